@@ -1,0 +1,564 @@
+"""Parent side of the sandbox: spawns hardened workers, talks JSON lines, enforces deadlines.
+
+One :class:`Sandbox` is one worker process serving one environment version (tool code, schema,
+initial state). A hang, crash, oversized response or protocol error costs the call it happened
+in an ``unexpected_failure``; the worker is killed (whole process group), respawned, reloaded,
+and the session's calls since the last reset are replayed, so nothing else is affected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from . import statekit
+
+logger = logging.getLogger(__name__)
+
+WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
+OUTCOMES = ("success", "anticipated_rejection", "unexpected_failure")
+_encode = json.JSONEncoder(allow_nan=False).encode  # reused: json.dumps(**kwargs) builds one per call
+
+
+class SandboxError(Exception):
+    """Infrastructure failure: the sandbox could not be started or refused to run."""
+
+
+class SandboxUnavailable(SandboxError):
+    """Strict mode and a hardening layer (or the self-test) failed: fail closed."""
+
+
+class _WorkerLost(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    mode: str = "auto"  # "auto": use every layer available, warn when degraded; "strict": fail closed
+    call_timeout: float = 2.0
+    load_timeout: float = 10.0
+    start_timeout: float = 10.0
+    limits: dict[str, Any] = field(default_factory=dict)
+    max_requests: int = 50_000
+    response_cap: int = 1 << 20
+    state_response_cap: int = 64 << 20
+    uid_base: int = 20_000
+    spin_seconds: float = 0.0002  # busy-poll before blocking on a pipe (see worker.read_lines)
+    python: str = sys.executable
+    probes: bool = False
+    skip_layers: tuple[str, ...] = ()
+    fake_harden_error: str | None = None
+    simulate_landlock_abi: int | None = None  # tests of the fail-closed path on an "older kernel"
+    selftest: bool = True
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "SandboxConfig":
+        env = os.environ
+        values: dict[str, Any] = {
+            "mode": env.get("SCALEENV_SANDBOX", "auto"),
+            "call_timeout": float(env.get("SCALEENV_SANDBOX_CALL_TIMEOUT", "2.0")),
+        }
+        if values["mode"] not in ("auto", "strict"):
+            raise SandboxError(f"SCALEENV_SANDBOX must be 'auto' or 'strict', not {values['mode']!r}")
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class EnvironmentBundle:
+    """Everything one worker loads: tool code, schema, initial state, clock and id seed."""
+
+    tools: dict[str, dict[str, Any]]  # name -> {"code": str, "raises": [str]}
+    schema: dict[str, Any]
+    state: dict[str, Any]
+    clock: str = "2026-01-15T09:00:00Z"
+    id_seed: int = 0
+
+    def version_hash(self) -> str:
+        payload = statekit.canonical_json(
+            {"tools": self.tools, "schema": self.schema, "state": self.state, "clock": self.clock,
+             "id_seed": self.id_seed})
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def load_request(self, tools: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {"op": "load", "tools": self.tools if tools is None else tools, "schema": self.schema,
+                "state": self.state, "clock": self.clock, "id_seed": self.id_seed}
+
+
+def failure(kind: str, message: str) -> dict[str, Any]:
+    return {"outcome": "unexpected_failure", "error_type": kind, "error": message, "diff": {}, "changed": False}
+
+
+_uid_counter = itertools.count()
+_uid_lock = threading.Lock()
+
+
+def _next_uid(base: int) -> int:
+    # A unique uid per worker slot; pid-spread so that workers of different Celery children differ.
+    with _uid_lock:
+        n = next(_uid_counter)
+    return base + ((os.getpid() * 16 + n) % 40_000)
+
+
+class _Worker:
+    """One live worker process and its pipes."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.scratch = tempfile.mkdtemp(prefix="scaleenv-sbx-")
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        self.uid = _next_uid(config.uid_base)
+        worker_config = {
+            "in_fd": req_r, "out_fd": resp_w, "uid": self.uid, "scratch": self.scratch,
+            "mode": config.mode, "limits": config.limits, "probes": config.probes,
+            "skip_layers": list(config.skip_layers), "fake_harden_error": config.fake_harden_error,
+            "spin_seconds": config.spin_seconds, "simulate_landlock_abi": config.simulate_landlock_abi,
+        }
+        started = time.perf_counter()
+        try:
+            self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, clean environment
+                [config.python, "-I", WORKER_PATH, json.dumps(worker_config)],
+                pass_fds=(req_r, resp_w), env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                close_fds=True, cwd=self.scratch,
+            )
+        except OSError as exc:
+            for fd in (req_r, req_w, resp_r, resp_w):
+                os.close(fd)
+            raise SandboxError(f"cannot start a sandbox worker: {exc}") from exc
+        os.close(req_r)
+        os.close(resp_w)
+        self.req_fd = req_w
+        self.resp_fd = resp_r
+        os.set_blocking(resp_r, False)
+        self.buffer = bytearray()
+        self.requests = 0
+        self.closed = False
+        try:
+            self.ready = self.read(time.monotonic() + config.start_timeout, 1 << 16)
+        except _WorkerLost as exc:
+            self.kill()
+            raise SandboxError(f"sandbox worker did not start: {exc}") from exc
+        self.startup_ms = (time.perf_counter() - started) * 1000
+        if not self.ready.get("ready"):
+            self.kill()
+            raise SandboxError(f"sandbox worker sent an unexpected greeting: {self.ready!r}")
+        if self.ready.get("harden_error") is not None:
+            error = self.ready["harden_error"]
+            self.kill()
+            raise SandboxUnavailable(f"sandbox worker refused: {error}")
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.ready.get("layers") or [])
+
+    @property
+    def missing(self) -> list[str]:
+        return list(self.ready.get("missing") or [])
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = _encode(message).encode("utf-8") + b"\n"
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.req_fd, view)
+                view = view[written:]
+        except (BrokenPipeError, OSError) as exc:
+            raise _WorkerLost("crash", f"worker pipe closed: {exc}") from exc
+        self.requests += 1
+
+    def read(self, deadline: float, cap: int) -> dict[str, Any]:
+        start = 0
+        while True:
+            newline = self.buffer.find(b"\n", start)
+            if newline >= 0:
+                break
+            start = len(self.buffer)
+            if len(self.buffer) > cap:
+                raise _WorkerLost("oversized", f"response exceeds {cap} bytes")
+            chunk = self._read_chunk(deadline)
+            if not chunk:
+                code = self.proc.poll()
+                if code is None:
+                    try:
+                        code = self.proc.wait(timeout=1.0)
+                    except subprocess.TimeoutExpired:
+                        code = None
+                raise _WorkerLost("crash", f"worker exited ({_describe_exit(code)})")
+            self.buffer += chunk
+        line = bytes(self.buffer[:newline])
+        del self.buffer[: newline + 1]
+        if len(line) > cap:
+            raise _WorkerLost("oversized", f"response of {len(line)} bytes exceeds {cap} bytes")
+        try:
+            message = json.loads(line)
+        except ValueError as exc:
+            raise _WorkerLost("protocol", f"invalid JSON from worker: {exc}") from exc
+        if not isinstance(message, dict):
+            raise _WorkerLost("protocol", "worker response is not an object")
+        return message
+
+    def _read_chunk(self, deadline: float) -> bytes:
+        spin_end = time.perf_counter() + self.config.spin_seconds
+        while True:
+            try:
+                return os.read(self.resp_fd, 1 << 20)
+            except BlockingIOError:
+                if time.perf_counter() < spin_end:
+                    continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _WorkerLost("timeout", "deadline exceeded")
+            ready, _, _ = select.select([self.resp_fd], [], [], remaining)
+            if not ready:
+                raise _WorkerLost("timeout", "deadline exceeded")
+
+    def kill(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            logger.warning("sandbox worker %s did not die", self.proc.pid)
+        for fd in (self.req_fd, self.resp_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "unknown status"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class Sandbox:
+    """A sandboxed environment: one worker, one environment version, a per-call deadline."""
+
+    def __init__(self, bundle: EnvironmentBundle, config: SandboxConfig | None = None) -> None:
+        self.bundle = bundle
+        self.config = config or SandboxConfig.from_env()
+        self.version = bundle.version_hash()
+        self._ids = itertools.count(1)
+        self._journal_state: dict[str, Any] | None = None
+        self._journal: list[tuple[str, Any]] = []
+        self.load_errors: dict[str, str] = {}
+        self.respawns = 0
+        if self.config.selftest and not self.config.probes:
+            from .probes import sandbox_status
+
+            status = sandbox_status(self.config)
+            if self.config.mode == "strict" and (status.error or status.leaks):
+                raise SandboxUnavailable(status.warning() or "sandbox self-test failed")
+        self._worker = self._spawn()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self.config)
+        try:
+            self.load_errors = self._load(worker)
+        except _WorkerLost:
+            worker.kill()
+            worker, self.load_errors = self._load_one_by_one()
+        return worker
+
+    def _load(self, worker: _Worker) -> dict[str, str]:
+        worker.send({**self.bundle.load_request(), "id": 0})
+        reply = worker.read(time.monotonic() + self.config.load_timeout, self.config.state_response_cap)
+        if "error" in reply:
+            raise SandboxError(f"worker could not load the environment: {reply['error']}")
+        return dict(reply.get("errors") or {})
+
+    def _load_one_by_one(self) -> tuple[_Worker, dict[str, str]]:
+        """A load timed out: find the tool whose module-level code hangs, and leave it out."""
+        worker = _Worker(self.config)
+        good: dict[str, dict[str, Any]] = {}
+        errors: dict[str, str] = {}
+        for name, spec in self.bundle.tools.items():
+            try:
+                worker.send({**self.bundle.load_request({**good, name: spec}), "id": 0})
+                reply = worker.read(time.monotonic() + self.config.call_timeout, self.config.state_response_cap)
+                errors.update(reply.get("errors") or {})
+                if name not in (reply.get("errors") or {}):
+                    good[name] = spec
+            except _WorkerLost as exc:
+                errors[name] = f"loading the tool failed: {exc}"
+                worker.kill()
+                worker = _Worker(self.config)
+        worker.send({**self.bundle.load_request(good), "id": 0})
+        worker.read(time.monotonic() + self.config.load_timeout, self.config.state_response_cap)
+        return worker, errors
+
+    def _recover(self) -> None:
+        """Replace a lost worker and bring it back to the session's state."""
+        self._worker.kill()
+        self.respawns += 1
+        self._worker = self._spawn()
+        if self._journal_state is not None or self._journal:
+            calls = [{"tool": t, "args": a} for t, a in self._journal]
+            list(self._stream({"op": "run_sequence", "reset": True, "state": self._journal_state,
+                               "calls": calls, "stop_on_failure": False, "diffs": False}, len(calls)))
+
+    def _maybe_recycle(self) -> None:
+        if self._worker.requests >= self.config.max_requests:
+            self._recover()
+
+    def close(self) -> None:
+        self._worker.kill()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def layers(self) -> list[str]:
+        return self._worker.layers
+
+    @property
+    def missing_layers(self) -> list[str]:
+        return self._worker.missing
+
+    @property
+    def worker_pid(self) -> int:
+        return self._worker.proc.pid
+
+    @property
+    def startup_ms(self) -> float:
+        return self._worker.startup_ms
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _request(self, message: dict[str, Any], timeout: float | None = None, cap: int | None = None) -> dict[str, Any]:
+        self._maybe_recycle()
+        message = {**message, "id": next(self._ids)}
+        self._worker.send(message)
+        reply = self._worker.read(time.monotonic() + (timeout or self.config.call_timeout),
+                                  cap or self.config.response_cap)
+        if reply.get("recycle"):
+            self._recover()
+        return reply
+
+    def ping(self) -> dict[str, Any]:
+        return self._request({"op": "ping"})
+
+    def reset(self, state: dict[str, Any] | None = None) -> None:
+        self._journal_state = state
+        self._journal = []
+        try:
+            self._request({"op": "reset", "state": state}, timeout=self.config.load_timeout,
+                          cap=self.config.state_response_cap)
+        except _WorkerLost:
+            self._recover()
+
+    def get_state(self) -> tuple[dict[str, Any], str]:
+        try:
+            reply = self._request({"op": "get_state"}, timeout=self.config.load_timeout,
+                                  cap=self.config.state_response_cap)
+        except _WorkerLost as exc:
+            self._recover()
+            raise SandboxError(f"could not read the state: {exc}") from exc
+        return reply["state"], reply["state_hash"]
+
+    def call(self, tool: str, args: Any, *, timeout: float | None = None) -> dict[str, Any]:
+        """Run one tool call against the current state; the state persists between calls."""
+        try:
+            result = self._request({"op": "call", "tool": tool, "args": args}, timeout=timeout)
+        except _WorkerLost as exc:
+            self._recover()
+            return failure(_lost_kind(exc), _lost_message(exc, timeout or self.config.call_timeout))
+        self._journal.append((tool, args))
+        return _clean_result(result)
+
+    def call_pipelined(self, calls: list[tuple[str, Any]], window: int = 64) -> list[dict[str, Any]]:
+        """Send calls without waiting for each answer (bounded window, so the pipes never deadlock)."""
+        results: list[dict[str, Any]] = []
+        pending = 0
+        deadline_per_call = self.config.call_timeout
+        iterator = iter(calls)
+        try:
+            for tool, args in iterator:
+                self._worker.send({"op": "call", "tool": tool, "args": args, "id": 0})
+                self._journal.append((tool, args))
+                pending += 1
+                if pending >= window:
+                    results.append(_clean_result(self._worker.read(time.monotonic() + deadline_per_call,
+                                                                   self.config.response_cap)))
+                    pending -= 1
+            while pending:
+                results.append(_clean_result(self._worker.read(time.monotonic() + deadline_per_call,
+                                                               self.config.response_cap)))
+                pending -= 1
+        except _WorkerLost as exc:
+            self._recover()
+            results.append(failure(_lost_kind(exc), _lost_message(exc, deadline_per_call)))
+            results.extend(failure("Skipped", "an earlier pipelined call failed") for _ in range(pending - 1))
+            results.extend(failure("Skipped", "an earlier pipelined call failed") for _ in iterator)
+        return results
+
+    def _stream(self, message: dict[str, Any], count: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Send a batch request and yield ``(step, result)`` as the worker streams them."""
+        message = {**message, "id": next(self._ids)}
+        self._worker.send(message)
+        for _ in range(count):
+            reply = self._worker.read(time.monotonic() + self.config.call_timeout, self.config.response_cap)
+            if "step" not in reply:
+                self._final = reply
+                return
+            yield reply["step"], reply["result"]
+        self._final = self._worker.read(time.monotonic() + self.config.load_timeout, self.config.state_response_cap)
+
+    def run_sequence(self, calls: list[dict[str, Any]], *, state: dict[str, Any] | None = None,
+                     patch: dict[str, Any] | None = None, reset: bool = True, stop_on_failure: bool = True,
+                     diffs: bool = True, return_state: bool = False, state_hash: bool = True,
+                     values: bool = True) -> dict[str, Any]:
+        """Reset (to ``state``, or the initial state plus ``patch``), run calls in order, return
+        results and the state hash.
+
+        Arguments may hold ``{"$ref": [step, "path"]}``: the value at ``path`` in an earlier output.
+        """
+        self._maybe_recycle()
+        results: list[dict[str, Any]] = []
+        self._final: dict[str, Any] = {}
+        request = {"op": "run_sequence", "calls": calls, "reset": reset, "state": state, "patch": patch,
+                   "stop_on_failure": stop_on_failure, "diffs": diffs, "return_state": return_state,
+                   "hash": state_hash, "values": values}
+        try:
+            for _step, result in self._stream(request, len(calls)):
+                results.append(_clean_result(result))
+        except _WorkerLost as exc:
+            self._recover()
+            results.append(failure(_lost_kind(exc), _lost_message(exc, self.config.call_timeout)))
+            results.extend(failure("Skipped", "an earlier step failed") for _ in range(len(calls) - len(results)))
+            return {"results": results, "state_hash": None, "state": None, "lost": True}
+        final = self._final
+        if reset:
+            self._journal_state = state if not patch else statekit.apply_diff(
+                self.bundle.state if state is None else state, patch)
+            self._journal = []
+        self._journal.extend((c.get("tool"), r.get("args", c.get("args")))
+                             for c, r in zip(calls, results) if r["outcome"] != "skipped")
+        if final.get("recycle"):
+            self._recover()
+        return {"results": results, "state_hash": final.get("state_hash"), "state": final.get("state"),
+                "lost": False}
+
+    def run_cases(self, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run independent cases ``{"state" or "patch", "tool", "args"}``, each on its own state
+        (a patch applies to the loaded initial state).
+
+        A case that hangs or crashes the worker costs only that case: the worker is replaced and
+        the remaining cases run on the new one.
+        """
+        results: list[dict[str, Any]] = []
+        remaining = list(cases)
+        while remaining:
+            self._maybe_recycle()
+            self._final = {}
+            done_here = 0
+            try:
+                for _step, result in self._stream({"op": "run_cases", "cases": remaining}, len(remaining)):
+                    results.append(_clean_result(result))
+                    done_here += 1
+                remaining = remaining[done_here:]
+                if self._final.get("recycle"):
+                    self._recover()
+            except _WorkerLost as exc:
+                self._recover()
+                results.append(failure(_lost_kind(exc), _lost_message(exc, self.config.call_timeout)))
+                remaining = remaining[done_here + 1:]
+        self._journal_state, self._journal = None, []
+        return results
+
+    def probe(self, code: str, timeout: float | None = None) -> dict[str, Any]:
+        """Run arbitrary code in the worker (test builds only: needs ``probes=True``)."""
+        try:
+            return self._request({"op": "probe", "code": code}, timeout=timeout)
+        except _WorkerLost as exc:
+            self._recover()
+            return {"lost": _lost_kind(exc), "error": str(exc)}
+
+
+def _lost_kind(exc: _WorkerLost) -> str:
+    return {"timeout": "Timeout", "crash": "WorkerCrashed", "oversized": "OversizedResponse",
+            "protocol": "ProtocolError"}.get(exc.kind, "WorkerLost")
+
+
+def _lost_message(exc: _WorkerLost, timeout: float) -> str:
+    if exc.kind == "timeout":
+        return f"the tool did not finish within {timeout:g}s; the worker was killed and replaced"
+    return f"{exc}; the worker was replaced"
+
+
+def _clean_result(result: dict[str, Any]) -> dict[str, Any]:
+    """Treat worker output as untrusted: keep known fields with the expected types."""
+    outcome = result.get("outcome")
+    if outcome not in OUTCOMES and outcome != "skipped":
+        return failure("ProtocolError", f"worker returned an unknown outcome {outcome!r}")
+    clean: dict[str, Any] = {"outcome": outcome, "diff": result.get("diff") if isinstance(result.get("diff"), dict) else {},
+                             "changed": bool(result.get("changed"))}
+    if outcome == "success":
+        clean["value"] = result.get("value")
+    else:
+        clean["error_type"] = str(result.get("error_type") or "Error")[:200]
+        clean["error"] = str(result.get("error") or "")[:4000]
+    for key in ("stdout", "stdout_truncated", "duration_ms", "state_hash", "args"):
+        if key in result:
+            clean[key] = result[key]
+    return clean
+
+
+class SandboxPool:
+    """A small LRU of sandboxes keyed by environment version (one worker never mixes domains)."""
+
+    def __init__(self, config: SandboxConfig | None = None, size: int = 3) -> None:
+        self.config = config or SandboxConfig.from_env()
+        self.size = size
+        self._items: "OrderedDict[str, Sandbox]" = OrderedDict()
+
+    def get(self, bundle: EnvironmentBundle) -> Sandbox:
+        key = bundle.version_hash()
+        sandbox = self._items.pop(key, None)
+        if sandbox is None:
+            sandbox = Sandbox(bundle, self.config)
+        self._items[key] = sandbox
+        while len(self._items) > self.size:
+            _, old = self._items.popitem(last=False)
+            old.close()
+        return sandbox
+
+    def close(self) -> None:
+        for sandbox in self._items.values():
+            sandbox.close()
+        self._items.clear()
