@@ -74,6 +74,8 @@ def apply_diff(state: State, diff: dict[str, dict[str, Any]]) -> State:
         for pk, row in change.get("added", {}).items():
             rows[pk] = row
         for pk, cols in change.get("changed", {}).items():
+            if pk not in rows:  # removed by an earlier patch in a merge: nothing to change
+                continue
             for col, (_old, new) in cols.items():
                 rows[pk][col] = new
     return result

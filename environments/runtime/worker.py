@@ -62,7 +62,7 @@ _SAFE_BUILTIN_NAMES = (
     "frozenset", "int", "isinstance", "issubclass", "len", "list", "map", "max", "min", "next",
     "pow", "print", "range", "repr", "reversed", "round", "set", "slice", "sorted", "str", "sum",
     "tuple", "zip", "iter", "callable", "hash", "chr", "ord", "object", "property", "staticmethod",
-    "classmethod", "super", "type", "Exception", "ValueError", "KeyError", "TypeError", "LookupError",
+    "classmethod", "super", "type", "bytes", "bytearray", "Exception", "ValueError", "KeyError", "TypeError", "LookupError",
     "IndexError", "ZeroDivisionError", "RuntimeError", "ArithmeticError", "AttributeError",
     "StopIteration", "PermissionError", "OverflowError", "AssertionError", "NotImplemented",
     "__build_class__",
@@ -271,7 +271,8 @@ class Worker:
             else:
                 try:
                     diff = statekit.diff_states(before, self.state)
-                    problems = statekit.validate_after_write(self.schema, self.state, diff)
+                    problems = (statekit.validate_after_write(self.schema, self.state, diff)
+                                if self.schema.get("tables") else [])
                 except Exception as exc:  # noqa: BLE001 - a tool put something odd in the state
                     problems = [f"{type(exc).__name__}: {exc}"]
                 if problems:

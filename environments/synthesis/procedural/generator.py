@@ -110,7 +110,15 @@ def design_schema(draft: dict[str, Any]) -> list[TableSpec]:
                 if parent not in chosen:
                     chosen.add(parent)
                     changed = True
-    order = [k for k in by_key if k in chosen]
+    # Parents first, so fixtures and foreign keys can always be filled in order.
+    order: list[str] = []
+    remaining = [k for k in by_key if k in chosen]
+    while remaining:
+        ready = [k for k in remaining if all(p in order for p in by_key[k].parents.split())]
+        if not ready:
+            raise ValueError(f"cyclic parents among {remaining}")
+        order.extend(ready)
+        remaining = [k for k in remaining if k not in ready]
     names: dict[str, tuple[str, str]] = {}
     for k in order:
         t = by_key[k]

@@ -1,0 +1,84 @@
+"""Read-only REST API (token or session auth) for domains, tools, tests and runs."""
+
+from __future__ import annotations
+
+from rest_framework import serializers, viewsets
+
+from .models import Dependency, Domain, SynthesisRun, Tool, ToolTest
+
+
+class SynthesisRunSerializer(serializers.ModelSerializer):
+    progress = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = SynthesisRun
+        fields = ("id", "kind", "backend", "params", "status", "total_items", "done_items", "failed_items",
+                  "progress", "counters", "metrics", "sandbox", "error", "created_at", "started_at", "finished_at")
+
+
+class DomainSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Domain
+        fields = ("id", "name", "slug", "description", "keywords", "sector", "backend", "seed", "spec_hash", "status",
+                  "synthesis_run", "clock", "stats", "created_at")
+
+
+class ToolSerializer(serializers.ModelSerializer):
+    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Tool
+        fields = ("id", "domain", "name", "description", "kind", "parameters", "returns", "preconditions",
+                  "postconditions", "raises", "reads", "writes", "mutates", "code", "status", "failure_reason",
+                  "repair_count")
+
+
+class ToolTestSerializer(serializers.ModelSerializer):
+    tool = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = ToolTest
+        fields = ("id", "tool", "name", "kind", "instance_patch", "call_args", "expected", "outcome", "message",
+                  "observed", "attempts")
+
+
+class DependencySerializer(serializers.ModelSerializer):
+    src = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    dst = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = Dependency
+        fields = ("id", "src", "dst", "kinds", "evidence", "witnessed", "witness", "source")
+
+
+class SynthesisRunViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = SynthesisRun.objects.all()
+    serializer_class = SynthesisRunSerializer
+    filterset_fields = ("status", "backend")
+
+
+class DomainViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Domain.objects.all()
+    serializer_class = DomainSerializer
+    lookup_field = "slug"
+    filterset_fields = ("status", "sector", "backend")
+    search_fields = ("name", "description")
+
+
+class ToolViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Tool.objects.select_related("domain")
+    serializer_class = ToolSerializer
+    filterset_fields = ("status", "kind", "domain__slug")
+    search_fields = ("name", "description")
+
+
+class ToolTestViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = ToolTest.objects.select_related("tool")
+    serializer_class = ToolTestSerializer
+    filterset_fields = ("outcome", "kind", "tool__domain__slug")
+
+
+class DependencyViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Dependency.objects.select_related("src", "dst")
+    serializer_class = DependencySerializer
+    filterset_fields = ("witnessed", "domain__slug")

@@ -1,0 +1,161 @@
+"""Runtime benchmark (Django-free): in-process vs sandboxed calls, pipelining, replays, start-up.
+
+All figures come from one run on one machine, so their ratios are meaningful even where the
+absolute numbers depend on the host.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, replace
+from typing import Any
+
+from . import statekit
+from .executor import EnvironmentBundle, Sandbox, SandboxConfig
+
+
+def _bench_domain(seed: int = 0) -> tuple[EnvironmentBundle, tuple[str, dict[str, Any]], list[dict[str, Any]]]:
+    """A procedural domain: its bundle, one read call, and a ten-step chain of calls."""
+    import random
+
+    from environments.synthesis.procedural import generator
+    from environments.synthesis.procedural.codegen import render_tool
+    from environments.synthesis.spec import DomainSpec
+    from environments.synthesis.testing import _find_positive
+
+    draft = generator.draft_domain(seed)
+    tables = generator.design_schema(draft)
+    tools, _rules = generator.design_tools(draft, tables)
+    spec = DomainSpec(name=draft["name"], slug=draft["slug"], description="", keywords=[], sector=draft["sector"],
+                      seed=seed, backend="procedural", tables=tables, tools=tools, id_seed=seed)
+    spec.fixture = generator.build_fixture(tables, seed)
+    for t in tools:
+        t.code = render_tool(t.name, t.description, t.contract)
+    rng = random.Random(seed)
+    calls = []
+    for t in sorted(tools, key=lambda t: (t.template not in ("get", "update", "create", "book", "pay"), t.name)):
+        found = _find_positive(spec, t, spec.fixture, rng)
+        if found is not None and not statekit.diff_states(spec.fixture, found[0]):
+            calls.append({"tool": t.name, "args": found[1], "template": t.template})
+    read = next(c for c in calls if c["template"] == "get")
+    writes = [c for c in calls if c["template"] != "get"]
+    chain = [{"tool": c["tool"], "args": c["args"]} for c in (writes + calls)[:10]]
+    bundle = EnvironmentBundle(tools={t.name: {"code": t.code, "raises": t.raise_types()} for t in tools},
+                               schema=spec.schema(), state=spec.fixture, clock=spec.clock, id_seed=seed)
+    return bundle, (read["tool"], read["args"]), chain
+
+
+def _rate(n: int, seconds: float) -> float:
+    return round(n / seconds, 1) if seconds > 0 else 0.0
+
+
+def _inprocess_json(bundle: EnvironmentBundle, tool: str, args: dict[str, Any], n: int) -> float:
+    namespace: dict[str, Any] = {}
+    exec(compile(bundle.tools[tool]["code"], "<bench>", "exec"), namespace)  # noqa: S102 - our own generated code
+    fn = namespace[tool]
+    db = json.loads(json.dumps(bundle.state))
+    ctx = statekit.ToolContext(bundle.clock, bundle.id_seed)
+    request = json.dumps({"op": "call", "tool": tool, "args": args})
+    started = time.perf_counter()
+    for _ in range(n):
+        req = json.loads(request)
+        value = fn(db, ctx, **req["args"])
+        json.dumps({"outcome": "success", "value": value})
+    return time.perf_counter() - started
+
+
+def _inprocess_runtime(bundle: EnvironmentBundle, tool: str, args: dict[str, Any], n: int) -> float:
+    """The worker's own call path (snapshot, compare, diff, validation), without a process boundary."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import worker as worker_module  # the sandbox worker module, run in-process
+
+    w = worker_module.Worker({"limits": {"cpu_seconds": 10**6}})
+    w.op_load(bundle.load_request())
+    request = json.dumps({"op": "call", "tool": tool, "args": args})
+    encode = json.JSONEncoder(allow_nan=False).encode
+    started = time.perf_counter()
+    for _ in range(n):
+        req = json.loads(request)
+        encode(w.execute(req["tool"], req["args"]))
+    return time.perf_counter() - started
+
+
+def _replay_process(bundle_data: dict[str, Any], chain: list[dict[str, Any]], seconds: float,
+                    config_data: dict[str, Any]) -> tuple[int, float, set[str]]:
+    bundle = EnvironmentBundle(**bundle_data)
+    config = SandboxConfig(**config_data)
+    hashes: set[str] = set()
+    with Sandbox(bundle, config) as sandbox:
+        for _ in range(20):
+            sandbox.run_sequence(chain, diffs=False, values=False, stop_on_failure=False)
+        count = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            run = sandbox.run_sequence(chain, diffs=False, values=False, stop_on_failure=False)
+            hashes.add(run["state_hash"])
+            count += 1
+        elapsed = time.perf_counter() - started
+    return count, elapsed, hashes
+
+
+def run_benchmark(config: SandboxConfig, calls: int = 3000, replay_seconds: float = 4.0,
+                  startups: int = 10, processes: int | None = None) -> dict[str, Any]:
+    bundle, (read_tool, read_args), chain = _bench_domain()
+    results: dict[str, Any] = {"tool": read_tool, "chain_length": len(chain), "cores": os.cpu_count()}
+
+    t = _inprocess_json(bundle, read_tool, read_args, calls)
+    results["inprocess_json_calls_per_s"] = _rate(calls, t)
+    results["inprocess_json_us_per_call"] = round(t / calls * 1e6, 2)
+    t = _inprocess_runtime(bundle, read_tool, read_args, calls)
+    results["inprocess_runtime_calls_per_s"] = _rate(calls, t)
+    results["inprocess_runtime_us_per_call"] = round(t / calls * 1e6, 2)
+
+    bench_config = replace(config, selftest=False)
+    with Sandbox(bundle, bench_config) as sandbox:
+        results["sandbox_layers"] = sandbox.layers
+        results["sandbox_missing"] = sandbox.missing_layers
+        for _ in range(200):
+            sandbox.call(read_tool, read_args)
+        started = time.perf_counter()
+        for _ in range(calls):
+            sandbox.call(read_tool, read_args)
+        t = time.perf_counter() - started
+        results["sandbox_sync_calls_per_s"] = _rate(calls, t)
+        results["sandbox_sync_us_per_call"] = round(t / calls * 1e6, 2)
+        started = time.perf_counter()
+        outcome = sandbox.call_pipelined([(read_tool, read_args)] * calls)
+        t = time.perf_counter() - started
+        assert all(r["outcome"] == "success" for r in outcome), "pipelined calls failed"
+        results["sandbox_pipelined_calls_per_s"] = _rate(calls, t)
+        results["sandbox_pipelined_us_per_call"] = round(t / calls * 1e6, 2)
+        chain_run = sandbox.run_sequence(chain, diffs=False, values=False, stop_on_failure=False)
+        results["chain_outcomes"] = [r["outcome"] for r in chain_run["results"]]
+
+    processes = processes or os.cpu_count() or 1
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(processes) as pool:
+        parts = pool.starmap(_replay_process, [(asdict(bundle), chain, replay_seconds, asdict(bench_config))] * processes)
+    total = sum(p[0] for p in parts)
+    elapsed = max(p[1] for p in parts)
+    distinct = set().union(*(p[2] for p in parts))
+    results["replay_processes"] = processes
+    results["replays_per_s"] = _rate(total, elapsed)
+    results["replay_distinct_hashes"] = len(distinct)  # 1: every replay reproduced the same final state
+
+    startup_ms = []
+    empty = EnvironmentBundle(tools={}, schema={"tables": {}}, state={})
+    for _ in range(startups):
+        started = time.perf_counter()
+        Sandbox(empty, bench_config).close()
+        startup_ms.append((time.perf_counter() - started) * 1000)
+    results["worker_startup_ms_median"] = round(statistics.median(startup_ms), 1)
+
+    results["ratio_sync_vs_inprocess_json"] = round(results["sandbox_sync_us_per_call"] / results["inprocess_json_us_per_call"], 2)
+    results["ratio_sync_vs_inprocess_runtime"] = round(results["sandbox_sync_us_per_call"] / results["inprocess_runtime_us_per_call"], 2)
+    results["ratio_pipelined_vs_inprocess_json"] = round(results["sandbox_pipelined_us_per_call"] / results["inprocess_json_us_per_call"], 2)
+    return results

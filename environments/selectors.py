@@ -1,0 +1,74 @@
+"""Reads for the environments app."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from environments.runtime.probes import sandbox_status
+
+from .models import Dependency, Domain, SynthesisRun, Tool, ToolTest
+
+
+def sandbox_warning() -> str | None:
+    """The degraded-sandbox warning of this process (self-test run once, then cached)."""
+    from .services import sandbox_config
+
+    return sandbox_status(sandbox_config()).warning()
+
+
+def domain_list() -> QuerySet[Domain]:
+    return Domain.objects.annotate(
+        tool_count=Count("tools", distinct=True),
+        verified_count=Count("tools", filter=Q(tools__status=Tool.Status.VERIFIED), distinct=True),
+    ).order_by("name")
+
+
+def recent_runs(limit: int = 10) -> QuerySet[SynthesisRun]:
+    return SynthesisRun.objects.order_by("-created_at")[:limit]
+
+
+def domain_detail(slug: str) -> Domain:
+    return Domain.objects.prefetch_related("tables").get(slug=slug)
+
+
+def domain_tools(domain: Domain) -> QuerySet[Tool]:
+    return domain.tools.annotate(
+        test_count=Count("tests"),
+        passed_count=Count("tests", filter=~Q(tests__outcome=ToolTest.Outcome.UNEXPECTED_FAILURE)),
+    ).order_by("status", "name")
+
+
+def graph_elements(domain: Domain) -> dict[str, Any]:
+    """Cytoscape elements: verified tools as nodes with cached positions, edges styled by kind."""
+    tools = list(domain.tools.filter(status=Tool.Status.VERIFIED).values("id", "name", "kind", "mutates"))
+    layout = domain.layout or {}
+    nodes = [{"data": {"id": str(t["id"]), "label": t["name"], "kind": t["kind"], "mutates": t["mutates"]},
+              "position": layout.get(t["name"], {"x": 0, "y": 0})} for t in tools]
+    edges = [{"data": {"id": f"e{d['id']}", "source": str(d["src_id"]), "target": str(d["dst_id"]),
+                       "kind": _primary_kind(d["kinds"]), "kinds": " ".join(d["kinds"]),
+                       "witnessed": "yes" if d["witnessed"] else "no"}}
+             for d in domain.dependencies.values("id", "src_id", "dst_id", "kinds", "witnessed")]
+    return {"nodes": nodes, "edges": edges}
+
+
+def _primary_kind(kinds: list[str]) -> str:
+    for kind in ("data_flow", "pre_post", "shared_state"):
+        if kind in kinds:
+            return kind
+    return "shared_state"
+
+
+def tool_detail(domain: Domain, name: str) -> Tool:
+    return domain.tools.get(name=name)
+
+
+def tool_edges(tool: Tool) -> dict[str, QuerySet[Dependency]]:
+    return {"incoming": tool.incoming.select_related("src"), "outgoing": tool.outgoing.select_related("dst")}
+
+
+def test_outcome_counts(domain: Domain) -> dict[str, int]:
+    counts = Counter(ToolTest.objects.filter(tool__domain=domain).values_list("outcome", flat=True))
+    return {o: counts.get(o, 0) for o in ToolTest.Outcome.values}

@@ -1,0 +1,1 @@
+# Models of the tasks app (tasks, runs, reviews, exports) arrive with the verifiable-tasks issue.

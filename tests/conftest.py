@@ -1,0 +1,66 @@
+"""Shared fixtures. The sandbox runs for real in every test (no mocks)."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+
+from environments.runtime.executor import EnvironmentBundle, Sandbox, SandboxConfig
+from environments.synthesis.interface import get_backend
+from environments.synthesis.pipeline import DomainResult, synthesize_domain
+
+ITEMS_SCHEMA = {"tables": {"items": {"pk": "item_id", "columns": {
+    "item_id": {"type": "string", "nullable": False},
+    "name": {"type": "string", "nullable": False},
+    "qty": {"type": "integer", "nullable": False},
+    "owner_id": {"type": "string", "nullable": True, "fk": {"table": "owners", "column": "owner_id"}}}},
+    "owners": {"pk": "owner_id", "columns": {"owner_id": {"type": "string", "nullable": False}}}}}
+
+ITEMS_CODE = '''
+def add_item(db, ctx, name, qty, owner_id=None):
+    if not isinstance(qty, int) or qty <= 0:
+        raise ValueError("qty must be a positive integer")
+    item_id = ctx.new_id("itm")
+    db["items"][item_id] = {"item_id": item_id, "name": name, "qty": qty, "owner_id": owner_id}
+    return {"item_id": item_id, "created_at": ctx.now_iso()}
+
+def get_item(db, ctx, item_id):
+    if item_id not in db["items"]:
+        raise KeyError(f"no item {item_id}")
+    return dict(db["items"][item_id])
+
+def take(db, ctx, item_id, qty):
+    row = db["items"][item_id]
+    row["qty"] = row["qty"] - qty
+    return dict(row)
+'''
+
+
+def sandbox_mode() -> str:
+    return os.environ.get("SCALEENV_SANDBOX", "auto")
+
+
+@pytest.fixture
+def config() -> SandboxConfig:
+    return SandboxConfig(mode=sandbox_mode(), call_timeout=1.0)
+
+
+def items_bundle(extra_code: str = "", names: tuple[str, ...] = ()) -> EnvironmentBundle:
+    code = ITEMS_CODE + extra_code
+    tools = {n: {"code": code} for n in ("add_item", "get_item", "take", *names)}
+    state = {"items": {"a": {"item_id": "a", "name": "apple", "qty": 3, "owner_id": None}}, "owners": {}}
+    return EnvironmentBundle(tools=tools, schema=ITEMS_SCHEMA, state=state, clock="2026-03-02T09:00:00Z", id_seed=7)
+
+
+@pytest.fixture
+def items_sandbox(config: SandboxConfig):
+    with Sandbox(items_bundle(), config) as sandbox:
+        yield sandbox
+
+
+@functools.lru_cache(maxsize=8)
+def synthesized(seed: int) -> DomainResult:
+    """A procedurally synthesized domain (cached per test session: synthesis is deterministic)."""
+    return synthesize_domain(seed, get_backend("procedural"), SandboxConfig(mode=sandbox_mode()))

@@ -1,0 +1,180 @@
+"""The sandboxed executor, against real worker processes."""
+
+from dataclasses import replace
+
+import pytest
+
+from environments.runtime.executor import EnvironmentBundle, Sandbox, SandboxConfig, SandboxUnavailable
+from tests.conftest import items_bundle
+
+HOSTILE = '''
+def spin(db, ctx):
+    while True:
+        pass
+
+def hog(db, ctx):
+    blocks = []
+    while True:
+        blocks.append(bytearray(64 * 1024 * 1024))
+
+def deep(db, ctx, n=0):
+    return deep(db, ctx, n + 1)
+
+def flood(db, ctx):
+    for _ in range(200000):
+        print("x" * 100)
+    return "done"
+
+def huge(db, ctx):
+    return "y" * (2 * 1024 * 1024)
+
+def break_fk(db, ctx):
+    db["items"]["b"] = {"item_id": "b", "name": "x", "qty": 1, "owner_id": "nobody"}
+    return "ok"
+
+def bad_return(db, ctx):
+    return {1, 2}
+'''
+HOSTILE_NAMES = ("spin", "hog", "deep", "flood", "huge", "break_fk", "bad_return")
+
+
+@pytest.fixture
+def hostile(config):
+    with Sandbox(items_bundle(HOSTILE, HOSTILE_NAMES), config) as sandbox:
+        yield sandbox
+
+
+def test_it_classifies_success_rejection_and_undeclared_errors(items_sandbox):
+    ok = items_sandbox.call("add_item", {"name": "pear", "qty": 2})
+    assert ok["outcome"] == "success"
+    added = ok["diff"]["items"]["added"]
+    assert list(added.values())[0]["name"] == "pear"
+    rejected = items_sandbox.call("get_item", {"item_id": "nope"})
+    assert (rejected["outcome"], rejected["error_type"]) == ("anticipated_rejection", "KeyError")
+    assert rejected["error"] == "no item nope"
+    failure = items_sandbox.call("take", {"item_id": "a", "qty": "3"})  # str - int: a TypeError inside the tool
+    assert (failure["outcome"], failure["error_type"]) == ("unexpected_failure", "TypeError")
+
+
+def test_a_failed_call_leaves_the_state_as_it_was(items_sandbox):
+    before, before_hash = items_sandbox.get_state()
+    items_sandbox.call("take", {"item_id": "a", "qty": "x"})
+    after, after_hash = items_sandbox.get_state()
+    assert after == before and after_hash == before_hash
+
+
+def test_unknown_tools_and_bad_arguments_are_clear_errors(items_sandbox):
+    unknown = items_sandbox.call("__import__", {})
+    assert unknown["error_type"] == "UnknownTool"
+    missing = items_sandbox.call("get_item", {})
+    assert (missing["outcome"], missing["error_type"]) == ("anticipated_rejection", "InvalidArguments")
+    not_object = items_sandbox.call("get_item", ["a"])
+    assert not_object["error_type"] == "InvalidArguments"
+
+
+def test_an_infinite_loop_costs_one_unexpected_failure_and_nothing_else(hostile):
+    hostile.call("add_item", {"name": "kept", "qty": 1})
+    state_before, hash_before = hostile.get_state()
+    pid = hostile.worker_pid
+    result = hostile.call("spin", {})
+    assert (result["outcome"], result["error_type"]) == ("unexpected_failure", "Timeout")
+    assert hostile.worker_pid != pid  # killed and replaced
+    state_after, hash_after = hostile.get_state()
+    assert hash_after == hash_before  # the session's state was rebuilt on the new worker
+    assert hostile.call("get_item", {"item_id": "a"})["outcome"] == "success"
+
+
+def test_unbounded_allocation_and_recursion_cost_one_failure(hostile):
+    hog = hostile.call("hog", {}, timeout=20)  # a generous deadline: RLIMIT_AS must stop it first
+    assert (hog["outcome"], hog["error_type"]) == ("unexpected_failure", "MemoryError")
+    deep = hostile.call("deep", {})
+    assert (deep["outcome"], deep["error_type"]) == ("unexpected_failure", "RecursionError")
+    assert hostile.call("get_item", {"item_id": "a"})["outcome"] == "success"
+
+
+def test_a_crashing_worker_is_replaced(config):
+    with Sandbox(items_bundle(), replace(config, probes=True)) as sandbox:
+        pid = sandbox.worker_pid
+        lost = sandbox.probe("import os\nos.kill(os.getpid(), 9)")
+        assert lost["lost"] == "WorkerCrashed"
+        assert sandbox.worker_pid != pid
+        assert sandbox.call("get_item", {"item_id": "a"})["outcome"] == "success"
+
+
+def test_stdout_is_captured_and_capped(hostile):
+    result = hostile.call("flood", {}, timeout=10)
+    assert result["outcome"] == "success" and result["stdout_truncated"] is True
+    assert len(result["stdout"]) == 64 * 1024
+
+
+def test_an_oversized_response_recycles_the_worker(hostile):
+    pid = hostile.worker_pid
+    result = hostile.call("huge", {})
+    assert (result["outcome"], result["error_type"]) == ("unexpected_failure", "OversizedResponse")
+    assert hostile.worker_pid != pid
+
+
+def test_writes_that_break_the_schema_are_rejected_and_undone(hostile):
+    result = hostile.call("break_fk", {})
+    assert (result["outcome"], result["error_type"]) == ("unexpected_failure", "InconsistentState")
+    assert "references a missing owners row" in result["error"]
+    assert "b" not in hostile.get_state()[0]["items"]
+
+
+def test_non_json_return_values_are_failures(hostile):
+    result = hostile.call("bad_return", {})
+    assert (result["outcome"], result["error_type"]) == ("unexpected_failure", "BadReturnValue")
+
+
+def test_run_sequence_feeds_outputs_forward_and_replays_deterministically(items_sandbox):
+    calls = [{"tool": "add_item", "args": {"name": "fig", "qty": 4}},
+             {"tool": "get_item", "args": {"item_id": {"$ref": [0, "item_id"]}}},
+             {"tool": "take", "args": {"item_id": {"$ref": [0, "item_id"]}, "qty": 1}}]
+    first = items_sandbox.run_sequence(calls)
+    second = items_sandbox.run_sequence(calls)
+    assert [r["outcome"] for r in first["results"]] == ["success"] * 3
+    assert first["results"][1]["value"]["name"] == "fig"
+    assert first["results"][2]["value"]["qty"] == 3
+    assert first["state_hash"] == second["state_hash"]
+
+
+def test_run_sequence_stops_at_the_first_failure_and_reports_bad_references(items_sandbox):
+    run = items_sandbox.run_sequence([{"tool": "get_item", "args": {"item_id": "zz"}},
+                                      {"tool": "get_item", "args": {"item_id": "a"}}])
+    assert [r["outcome"] for r in run["results"]] == ["anticipated_rejection", "skipped"]
+    bad = items_sandbox.run_sequence([{"tool": "get_item", "args": {"item_id": {"$ref": [3, "x"]}}}])
+    assert bad["results"][0]["error_type"] == "BadReference"
+
+
+def test_run_cases_isolates_a_hanging_case(hostile):
+    results = hostile.run_cases([
+        {"tool": "get_item", "args": {"item_id": "a"}},
+        {"tool": "spin", "args": {}},
+        {"tool": "add_item", "args": {"name": "z", "qty": 1}, "state": {"items": {}, "owners": {}}},
+    ])
+    assert [r["outcome"] for r in results] == ["success", "unexpected_failure", "success"]
+    assert results[1]["error_type"] == "Timeout"
+
+
+def test_a_non_null_harden_error_makes_the_parent_refuse_the_worker(config):
+    with pytest.raises(SandboxUnavailable, match="refused"):
+        Sandbox(EnvironmentBundle(tools={}, schema={"tables": {}}, state={}),
+                replace(config, fake_harden_error="simulated failure", selftest=False))
+
+
+def test_strict_mode_fails_closed_when_landlock_is_too_old(config):
+    with pytest.raises(SandboxUnavailable, match="Landlock ABI 3"):
+        Sandbox(EnvironmentBundle(tools={}, schema={"tables": {}}, state={}),
+                replace(config, mode="strict", simulate_landlock_abi=3, selftest=False))
+
+
+def test_auto_mode_runs_degraded_and_says_what_is_missing(config):
+    with Sandbox(items_bundle(), replace(config, mode="auto", simulate_landlock_abi=3, selftest=False)) as sandbox:
+        assert any(m.startswith("landlock") for m in sandbox.missing_layers)
+        assert sandbox.call("get_item", {"item_id": "a"})["outcome"] == "success"
+
+
+def test_pipelined_calls_return_in_order(items_sandbox):
+    results = items_sandbox.call_pipelined([("get_item", {"item_id": "a"}), ("get_item", {"item_id": "no"})] * 100)
+    assert [r["outcome"] for r in results[:2]] == ["success", "anticipated_rejection"]
+    assert len(results) == 200

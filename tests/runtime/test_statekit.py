@@ -1,0 +1,46 @@
+from environments.runtime import statekit
+from tests.conftest import ITEMS_SCHEMA
+
+
+def test_it_hashes_canonically_regardless_of_key_order():
+    a = {"t": {"1": {"x": 1, "y": "é"}}}
+    b = {"t": {"1": {"y": "é", "x": 1}}}
+    assert statekit.state_hash(a) == statekit.state_hash(b)
+    assert statekit.state_hash(a) != statekit.state_hash({"t": {"1": {"x": 2, "y": "é"}}})
+
+
+def test_it_diffs_added_removed_and_changed_rows_and_applies_them_back():
+    before = {"t": {"1": {"a": 1, "b": 2}, "2": {"a": 5}}, "u": {}}
+    after = {"t": {"1": {"a": 1, "b": 3}, "3": {"a": 9}}, "u": {}}
+    diff = statekit.diff_states(before, after)
+    assert diff == {"t": {"added": {"3": {"a": 9}}, "removed": {"2": {"a": 5}}, "changed": {"1": {"b": [2, 3]}}}}
+    assert statekit.apply_diff(before, diff) == after
+    assert statekit.diff_is_empty(statekit.diff_states(after, after))
+
+
+def test_it_reports_type_required_and_foreign_key_problems():
+    state = {"items": {"a": {"item_id": "a", "name": 5, "qty": None, "owner_id": "ghost"}}, "owners": {}}
+    problems = statekit.validate_rows(ITEMS_SCHEMA, state)
+    assert any("name=5 is not a valid string" in p for p in problems)
+    assert any("qty is required" in p for p in problems)
+    assert any("references a missing owners row" in p for p in problems)
+
+
+def test_it_flags_rows_left_pointing_at_a_removed_parent():
+    before = {"items": {"a": {"item_id": "a", "name": "n", "qty": 1, "owner_id": "o"}}, "owners": {"o": {"owner_id": "o"}}}
+    after = {"items": before["items"], "owners": {}}
+    problems = statekit.validate_after_write(ITEMS_SCHEMA, after, statekit.diff_states(before, after))
+    assert problems and "references a removed owners row" in problems[0]
+
+
+def test_it_resolves_references_to_earlier_outputs():
+    outputs = [{"items": [{"id": "x1"}]}, {"n": 2}]
+    assert statekit.resolve_refs({"a": {"$ref": [0, "items.0.id"]}, "b": [{"$ref": [1, "n"]}]}, outputs) == {"a": "x1", "b": [2]}
+
+
+def test_the_context_is_deterministic_after_reset():
+    ctx = statekit.ToolContext("2026-03-02T09:00:00Z", 42)
+    first = [ctx.new_id("x") for _ in range(3)]
+    ctx.reset()
+    assert [ctx.new_id("x") for _ in range(3)] == first
+    assert ctx.now_iso() == "2026-03-02T09:00:00Z"
