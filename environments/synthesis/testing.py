@@ -281,6 +281,12 @@ def generate_tests(domain: DomainSpec, tool: ToolSpec, fixture: dict[str, Any]) 
                                   partial, _expected_dict(state, e3)))
     negatives = 0
     seen: set[str] = set()
+    # Every tool rejects an argument it does not declare (a parameterless tool has no other negative).
+    unknown = dict(args, undeclared_argument=1)
+    e_unknown = _oracle(domain, tool, state, unknown)
+    cases.append(TestCase(tool.name, "negative: undeclared argument", "negative", statekit.diff_states(fixture, state),
+                          unknown, _expected_dict(state, e_unknown)))
+    negatives += 1
     missing_required = sorted(tool.parameters.get("required", []))
     if missing_required:
         bad_args = {k: v for k, v in args.items() if k != missing_required[0]}

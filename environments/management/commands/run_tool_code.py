@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--code", required=True, help="Python file defining the tool function")
         parser.add_argument("--tool", required=True, help="name of the tool function")
-        parser.add_argument("--args", default="{}", help="JSON object of arguments")
+        parser.add_argument("--args", dest="call_args", default="{}", help="JSON object of arguments")
         parser.add_argument("--state", required=True, help="JSON file with the state {table: {pk: row}}")
         parser.add_argument("--schema", help="JSON file with the schema (enables validation after writes)")
         parser.add_argument("--raises", default="", help="comma-separated exception names the tool declares")
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         except FileNotFoundError:
             raise CommandError(f"code file not found: {opts['code']}") from None
         try:
-            call_args = json.loads(opts["args"])
+            call_args = json.loads(opts["call_args"])
         except json.JSONDecodeError as exc:
             raise CommandError(f"--args is not valid JSON: {exc}") from None
         if not isinstance(call_args, dict):
