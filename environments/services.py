@@ -70,11 +70,8 @@ def reopen_unfinished_items(run: SynthesisRun, retry_failed: bool = False) -> in
     now = timezone.now()
     stale = Q(status=SynthesisItem.Status.RUNNING) & Q(lease_expires_at__lt=now)
     reopened = 0
-    host = socket.gethostname()
     for item in run.items.filter(status=SynthesisItem.Status.RUNNING):
-        owner_host, _, pid = item.claimed_by.rpartition(":")
-        dead_here = owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
-        if dead_here:
+        if _owner_dead_here(item.claimed_by):
             reopened += SynthesisItem.objects.filter(pk=item.pk, status=SynthesisItem.Status.RUNNING,
                                                      claimed_by=item.claimed_by).update(status=SynthesisItem.Status.RETRY)
     reopened += run.items.filter(stale).update(status=SynthesisItem.Status.RETRY)
@@ -84,6 +81,12 @@ def reopen_unfinished_items(run: SynthesisRun, retry_failed: bool = False) -> in
     if reopened and run.status in (SynthesisRun.Status.DONE, SynthesisRun.Status.PARTIAL, SynthesisRun.Status.FAILED):
         SynthesisRun.objects.filter(pk=run.pk).update(status=SynthesisRun.Status.RUNNING, finished_at=None)
     return reopened
+
+
+def _owner_dead_here(claimed_by: str) -> bool:
+    host, _, pid = claimed_by.rpartition(":")
+    host = host.removeprefix("cli:")
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -99,6 +102,19 @@ def _pid_alive(pid: int) -> bool:
 def pending_item_ids(run: SynthesisRun) -> list[int]:
     return list(run.items.filter(status__in=[SynthesisItem.Status.QUEUED, SynthesisItem.Status.RETRY])
                 .values_list("pk", flat=True))
+
+
+def requeue_lost_items(run: SynthesisRun) -> int:
+    """Send jobs again for items whose worker died or whose lease expired (no duplicate messages
+    for items that are still waiting in the broker)."""
+    from . import jobs
+
+    if not reopen_unfinished_items(run):
+        return 0
+    ids = list(run.items.filter(status=SynthesisItem.Status.RETRY).values_list("pk", flat=True))
+    for item_id in ids:
+        transaction.on_commit(lambda item_id=item_id: jobs.synthesize_domain.delay(item_id))
+    return len(ids)
 
 
 def enqueue_run(run: SynthesisRun, retry_failed: bool = False) -> int:
@@ -122,6 +138,11 @@ def claim_item(item_id: int, worker: str) -> SynthesisItem | None:
     with transaction.atomic():
         claimable = Q(status__in=[SynthesisItem.Status.QUEUED, SynthesisItem.Status.RETRY]) | Q(
             status=SynthesisItem.Status.RUNNING, lease_expires_at__lt=timezone.now())
+        # A redelivery after its worker process died on this host (SIGKILL, OOM): take it over.
+        holder = SynthesisItem.objects.filter(pk=item_id, status=SynthesisItem.Status.RUNNING).values_list(
+            "claimed_by", flat=True).first()
+        if holder and _owner_dead_here(holder):
+            claimable |= Q(status=SynthesisItem.Status.RUNNING, claimed_by=holder)
         updated = SynthesisItem.objects.filter(claimable, pk=item_id).update(
             status=SynthesisItem.Status.RUNNING, claimed_by=worker, lease_expires_at=lease)
         if not updated:

@@ -85,9 +85,14 @@ class Command(BaseCommand):
     def _wait(self, run: SynthesisRun, worker_wait: float) -> None:
         last = [""]
         started = time.monotonic()
+        checked = time.monotonic()
         while True:
             run.refresh_from_db()
             self._show(run, last)
+            if time.monotonic() - checked > 5:
+                checked = time.monotonic()
+                if services.requeue_lost_items(run):  # items of dead workers or expired leases go back to work
+                    self.stdout.write("Re-queued work that a lost worker left behind.")
             if run.status in (SynthesisRun.Status.DONE, SynthesisRun.Status.PARTIAL, SynthesisRun.Status.FAILED):
                 break
             touched = run.items.exclude(status__in=[SynthesisItem.Status.QUEUED, SynthesisItem.Status.RETRY]).exists()
