@@ -269,8 +269,11 @@ class Sandbox:
         self.config = config or SandboxConfig.from_env()
         self.version = bundle.version_hash()
         self._ids = itertools.count(1)
+        # The session since the last reset: its base state, the successful calls, and how many
+        # ids the context had handed out; enough to rebuild the state on a replacement worker.
         self._journal_state: dict[str, Any] | None = None
         self._journal: list[tuple[str, Any]] = []
+        self._ids_used = 0
         self.load_errors: dict[str, str] = {}
         self.respawns = 0
         if self.config.selftest and not self.config.probes:
@@ -324,10 +327,27 @@ class Sandbox:
         self._worker.kill()
         self.respawns += 1
         self._worker = self._spawn()
-        if self._journal_state is not None or self._journal:
-            calls = [{"tool": t, "args": a} for t, a in self._journal]
-            list(self._stream({"op": "run_sequence", "reset": True, "state": self._journal_state,
-                               "calls": calls, "stop_on_failure": False, "diffs": False}, len(calls)))
+        try:
+            if self._journal_state is not None or self._journal:
+                calls = [{"tool": t, "args": a} for t, a in self._journal]
+                list(self._stream({"op": "run_sequence", "reset": True, "state": self._journal_state,
+                                   "calls": calls, "stop_on_failure": False, "diffs": False, "values": False,
+                                   "hash": False}, len(calls)))
+            if self._ids_used:
+                self._worker.send({"op": "set_ids", "counter": self._ids_used, "id": 0})
+                self._worker.read(time.monotonic() + self.config.call_timeout, self.config.response_cap)
+        except _WorkerLost as exc:
+            # The replay itself failed: start the session over from its base state.
+            logger.warning("could not rebuild the session on a new worker (%s); state reset", exc)
+            self._worker.kill()
+            self._worker = self._spawn()
+            self._journal, self._ids_used = [], 0
+
+    def _track(self, tool: str, args: Any, result: dict[str, Any]) -> None:
+        if isinstance(result.get("ids_used"), int):
+            self._ids_used = result["ids_used"]
+        if result.get("outcome") == "success" and result.get("changed"):
+            self._journal.append((tool, args))
 
     def _maybe_recycle(self) -> None:
         if self._worker.requests >= self.config.max_requests:
@@ -375,7 +395,7 @@ class Sandbox:
 
     def reset(self, state: dict[str, Any] | None = None) -> None:
         self._journal_state = state
-        self._journal = []
+        self._journal, self._ids_used = [], 0
         try:
             self._request({"op": "reset", "state": state}, timeout=self.config.load_timeout,
                           cap=self.config.state_response_cap)
@@ -398,7 +418,7 @@ class Sandbox:
         except _WorkerLost as exc:
             self._recover()
             return failure(_lost_kind(exc), _lost_message(exc, timeout or self.config.call_timeout))
-        self._journal.append((tool, args))
+        self._track(tool, args, result)
         return _clean_result(result)
 
     def call_pipelined(self, calls: list[tuple[str, Any]], window: int = 64) -> list[dict[str, Any]]:
@@ -408,17 +428,23 @@ class Sandbox:
         deadline_per_call = self.config.call_timeout
         iterator = iter(calls)
         try:
+            sent: list[tuple[str, Any]] = []
+
+            def receive() -> None:
+                raw = self._worker.read(time.monotonic() + deadline_per_call, self.config.response_cap)
+                tool_name, tool_args = sent[len(results)]
+                self._track(tool_name, tool_args, raw)
+                results.append(_clean_result(raw))
+
             for tool, args in iterator:
                 self._worker.send({"op": "call", "tool": tool, "args": args, "id": 0})
-                self._journal.append((tool, args))
+                sent.append((tool, args))
                 pending += 1
                 if pending >= window:
-                    results.append(_clean_result(self._worker.read(time.monotonic() + deadline_per_call,
-                                                                   self.config.response_cap)))
+                    receive()
                     pending -= 1
             while pending:
-                results.append(_clean_result(self._worker.read(time.monotonic() + deadline_per_call,
-                                                               self.config.response_cap)))
+                receive()
                 pending -= 1
         except _WorkerLost as exc:
             self._recover()
@@ -454,8 +480,10 @@ class Sandbox:
         request = {"op": "run_sequence", "calls": calls, "reset": reset, "state": state, "patch": patch,
                    "stop_on_failure": stop_on_failure, "diffs": diffs, "return_state": return_state,
                    "hash": state_hash, "values": values}
+        raw_results: list[dict[str, Any]] = []
         try:
             for _step, result in self._stream(request, len(calls)):
+                raw_results.append(result)
                 results.append(_clean_result(result))
         except _WorkerLost as exc:
             self._recover()
@@ -466,9 +494,9 @@ class Sandbox:
         if reset:
             self._journal_state = state if not patch else statekit.apply_diff(
                 self.bundle.state if state is None else state, patch)
-            self._journal = []
-        self._journal.extend((c.get("tool"), r.get("args", c.get("args")))
-                             for c, r in zip(calls, results) if r["outcome"] != "skipped")
+            self._journal, self._ids_used = [], 0
+        for call, result in zip(calls, raw_results):
+            self._track(call.get("tool"), result.get("args", call.get("args")), result)
         if final.get("recycle"):
             self._recover()
         return {"results": results, "state_hash": final.get("state_hash"), "state": final.get("state"),
@@ -498,7 +526,7 @@ class Sandbox:
                 self._recover()
                 results.append(failure(_lost_kind(exc), _lost_message(exc, self.config.call_timeout)))
                 remaining = remaining[done_here + 1:]
-        self._journal_state, self._journal = None, []
+        self._journal_state, self._journal, self._ids_used = None, [], 0
         return results
 
     def probe(self, code: str, timeout: float | None = None) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import random
 from typing import Any
 
 State = dict[str, dict[str, dict[str, Any]]]
@@ -192,14 +191,18 @@ def validate_after_write(schema: dict[str, Any], state: State, diff: dict[str, d
 
 
 class ToolContext:
-    """What a tool may know about the world: a frozen clock and seeded ids. Nothing else."""
+    """What a tool may know about the world: a frozen clock and seeded ids. Nothing else.
 
-    __slots__ = ("_now", "_rng", "_seed")
+    The n-th id of an episode depends only on the seed and n, so a recovered session can continue
+    the sequence by restoring the counter.
+    """
+
+    __slots__ = ("_now", "_seed", "counter")
 
     def __init__(self, clock: str, id_seed: int) -> None:
         self._now = _dt.datetime.fromisoformat(clock.replace("Z", "+00:00"))
         self._seed = id_seed
-        self._rng = random.Random(id_seed)
+        self.counter = 0
 
     def now(self) -> _dt.datetime:
         return self._now
@@ -211,10 +214,12 @@ class ToolContext:
         return self._now.date().isoformat()
 
     def new_id(self, prefix: str = "id") -> str:
-        return f"{prefix}_{self._rng.getrandbits(40):010x}"
+        self.counter += 1
+        digest = hashlib.sha256(f"{self._seed}:{self.counter}".encode()).hexdigest()
+        return f"{prefix}_{digest[:10]}"
 
     def reset(self) -> None:
-        self._rng = random.Random(self._seed)
+        self.counter = 0
 
 
 def resolve_path(value: Any, path: str) -> Any:

@@ -148,6 +148,10 @@ class Worker:
         self._reset(req.get("state"))
         return {"ok": True}
 
+    def op_set_ids(self, req: dict) -> dict:
+        self.ctx.counter = int(req.get("counter") or 0)
+        return {"ok": True}
+
     def op_get_state(self, req: dict) -> dict:
         return {"state": self.state, "state_hash": statekit.state_hash(self.state)}
 
@@ -201,7 +205,7 @@ class Worker:
                     broken = True
             outputs.append(result.get("value"))
             if not req.get("values", True):
-                result = {k: v for k, v in result.items() if k not in ("value", "args")}
+                result = {k: v for k, v in result.items() if k != "value"}
             send({"id": req.get("id"), "step": index, "result": result})
             if result.get("recycle"):
                 return {"done": True, "recycle": True}
@@ -288,6 +292,7 @@ class Worker:
         if out.truncated:
             result["stdout_truncated"] = True
         result["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        result["ids_used"] = self.ctx.counter
         if time.process_time() > 0.8 * self.cpu_budget:
             result["recycle"] = True
         return result

@@ -84,6 +84,19 @@ def test_an_infinite_loop_costs_one_unexpected_failure_and_nothing_else(hostile)
     assert hostile.call("get_item", {"item_id": "a"})["outcome"] == "success"
 
 
+def test_a_recovered_session_keeps_its_state_and_its_id_sequence(config):
+    with Sandbox(items_bundle(HOSTILE, HOSTILE_NAMES), config) as sandbox:
+        first = sandbox.call("add_item", {"name": "one", "qty": 1})["value"]["item_id"]
+        sandbox.call("add_item", {"name": "bad", "qty": -1})  # rejected: journal keeps successes only
+        assert sandbox.call("spin", {})["error_type"] == "Timeout"
+        second = sandbox.call("add_item", {"name": "two", "qty": 1})["value"]["item_id"]
+        state, _hash = sandbox.get_state()
+    with Sandbox(items_bundle(), config) as clean:
+        expected = [clean.call("add_item", {"name": n, "qty": 1})["value"]["item_id"] for n in ("one", "two")]
+    assert [first, second] == expected
+    assert {first, second} <= set(state["items"])
+
+
 def test_unbounded_allocation_and_recursion_cost_one_failure(hostile):
     hog = hostile.call("hog", {}, timeout=20)  # a generous deadline: RLIMIT_AS must stop it first
     assert (hog["outcome"], hog["error_type"]) == ("unexpected_failure", "MemoryError")
