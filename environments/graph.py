@@ -164,17 +164,56 @@ def build_graph(tool_names: list[str], edges: list[Edge]) -> nx.DiGraph:
     return graph
 
 
+def _causal(tool_names: list[str], edges: list[Edge]) -> nx.DiGraph:
+    causal = nx.DiGraph()
+    causal.add_nodes_from(tool_names)
+    causal.add_edges_from((e.src, e.dst) for e in edges if {"data_flow", "pre_post"} & set(e.kinds))
+    return causal
+
+
+def acyclic_orientation(graph: nx.DiGraph) -> nx.DiGraph:
+    """Drop a small set of feedback edges so that the rest is a DAG (Eades–Lin–Smyth greedy order).
+
+    TDGs have many cycles (get_x feeds update_x, which feeds get_x), so layers of the condensation
+    collapse into one; this keeps the direction of most edges instead.
+    """
+    work = graph.copy()
+    work.remove_edges_from(nx.selfloop_edges(work))
+    head: list[str] = []
+    tail: list[str] = []
+    while work.number_of_nodes():
+        changed = True
+        while changed:
+            changed = False
+            sinks = sorted(n for n in work if work.out_degree(n) == 0)
+            if sinks:
+                tail.extend(sinks)
+                work.remove_nodes_from(sinks)
+                changed = True
+            sources = sorted(n for n in work if work.in_degree(n) == 0)
+            if sources:
+                head.extend(sources)
+                work.remove_nodes_from(sources)
+                changed = True
+        if work.number_of_nodes():
+            best = max(sorted(work), key=lambda n: work.out_degree(n) - work.in_degree(n))
+            head.append(best)
+            work.remove_node(best)
+    order = {n: i for i, n in enumerate(head + list(reversed(tail)))}
+    dag = nx.DiGraph()
+    dag.add_nodes_from(graph)
+    dag.add_edges_from((u, v) for u, v in graph.edges if order[u] < order[v])
+    return dag
+
+
 def graph_stats(tool_names: list[str], edges: list[Edge]) -> dict[str, Any]:
     graph = build_graph(tool_names, edges)
     by_kind = {k: sum(1 for e in edges if k in e.kinds) for k in KINDS}
     witnessed = sum(1 for e in edges if e.witnessed)
-    # Longest chain of causal steps: on the condensation of the data-flow and pre/post subgraph
-    # (shared-state edges run both ways and would collapse everything into one component).
-    causal = nx.DiGraph()
-    causal.add_nodes_from(tool_names)
-    causal.add_edges_from((e.src, e.dst) for e in edges if {"data_flow", "pre_post"} & set(e.kinds))
-    condensed = nx.condensation(causal) if causal.number_of_nodes() else causal
-    longest = nx.dag_longest_path_length(condensed) if condensed.number_of_nodes() else 0
+    # Longest causal chain: the longest path over data-flow and pre/post edges once the few edges
+    # closing cycles are dropped (a lower bound of the longest simple path, which is NP-hard).
+    dag = acyclic_orientation(_causal(tool_names, edges))
+    longest = nx.dag_longest_path_length(dag) if dag.number_of_nodes() else 0
     return {
         "nodes": graph.number_of_nodes(),
         "edges": graph.number_of_edges(),
@@ -187,25 +226,30 @@ def graph_stats(tool_names: list[str], edges: list[Edge]) -> dict[str, Any]:
     }
 
 
-def layout(tool_names: list[str], edges: list[Edge], spacing: tuple[int, int] = (190, 110)) -> dict[str, dict[str, float]]:
-    """Layered positions: layers of the causal condensation, barycentre-ordered within a layer."""
-    causal = nx.DiGraph()
-    causal.add_nodes_from(tool_names)
-    causal.add_edges_from((e.src, e.dst) for e in edges if {"data_flow", "pre_post"} & set(e.kinds))
-    condensed = nx.condensation(causal)
-    members = condensed.graph["mapping"]
-    layers: list[list[str]] = []
-    for generation in nx.topological_generations(condensed):
-        layer = sorted(n for n in tool_names if members[n] in generation)
-        layers.append(layer)
+def layout(tool_names: list[str], edges: list[Edge], spacing: tuple[int, int] = (170, 90),
+           max_per_row: int = 9) -> dict[str, dict[str, float]]:
+    """Layered positions: longest-path layers of the acyclic causal orientation, barycentre order
+    within a layer, wide layers wrapped into several rows."""
+    dag = acyclic_orientation(_causal(tool_names, edges))
+    depth: dict[str, int] = {}
+    for node in nx.topological_sort(dag):
+        depth[node] = max((depth[p] + 1 for p in dag.predecessors(node)), default=0)
+    layers: dict[int, list[str]] = {}
+    for node, d in depth.items():
+        layers.setdefault(d, []).append(node)
     positions: dict[str, dict[str, float]] = {}
-    for depth, layer in enumerate(layers):
-        if depth > 0:
-            def barycentre(node: str) -> float:
-                preds = [positions[p]["x"] for p in causal.predecessors(node) if p in positions]
-                return sum(preds) / len(preds) if preds else 0.0
-            layer.sort(key=lambda n: (barycentre(n), n))
-        width = (len(layer) - 1) * spacing[0]
-        for i, node in enumerate(layer):
-            positions[node] = {"x": round(i * spacing[0] - width / 2, 1), "y": float(depth * spacing[1])}
+    row = 0
+    for d in sorted(layers):
+        layer = sorted(layers[d])
+        def barycentre(node: str) -> float:
+            xs = [positions[p]["x"] for p in dag.predecessors(node) if p in positions]
+            return sum(xs) / len(xs) if xs else 0.0
+        layer.sort(key=lambda n: (barycentre(n), n))
+        for start in range(0, len(layer), max_per_row):
+            chunk = layer[start:start + max_per_row]
+            width = (len(chunk) - 1) * spacing[0]
+            offset = (spacing[0] / 2) if (row % 2 and len(chunk) == max_per_row) else 0.0
+            for i, node in enumerate(chunk):
+                positions[node] = {"x": round(i * spacing[0] - width / 2 + offset, 1), "y": float(row * spacing[1])}
+            row += 1
     return positions

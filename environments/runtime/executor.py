@@ -42,6 +42,10 @@ class SandboxUnavailable(SandboxError):
     """Strict mode and a hardening layer (or the self-test) failed: fail closed."""
 
 
+class _BwrapFailed(Exception):
+    pass
+
+
 class _WorkerLost(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -65,6 +69,7 @@ class SandboxConfig:
     skip_layers: tuple[str, ...] = ()
     fake_harden_error: str | None = None
     simulate_landlock_abi: int | None = None  # tests of the fail-closed path on an "older kernel"
+    bwrap: str = "auto"  # "auto": wrap workers in bubblewrap when it is installed and works; "off"
     selftest: bool = True
 
     @classmethod
@@ -73,6 +78,7 @@ class SandboxConfig:
         values: dict[str, Any] = {
             "mode": env.get("SCALEENV_SANDBOX", "auto"),
             "call_timeout": float(env.get("SCALEENV_SANDBOX_CALL_TIMEOUT", "2.0")),
+            "bwrap": env.get("SCALEENV_SANDBOX_BWRAP", "auto"),
         }
         if values["mode"] not in ("auto", "strict"):
             raise SandboxError(f"SCALEENV_SANDBOX must be 'auto' or 'strict', not {values['mode']!r}")
@@ -105,6 +111,35 @@ def failure(kind: str, message: str) -> dict[str, Any]:
     return {"outcome": "unexpected_failure", "error_type": kind, "error": message, "diff": {}, "changed": False}
 
 
+_bwrap_broken: dict[str, str] = {}  # bwrap path -> why it could not start a worker here
+
+
+def _bwrap_prefix(config: SandboxConfig, scratch: str) -> list[str]:
+    """bubblewrap arguments: new ipc/pid/net/uts namespaces, only the interpreter, the project's
+    runtime directory and the scratch directory visible (tier 1+ of the sandbox notes)."""
+    bwrap = shutil.which("bwrap")
+    if config.bwrap == "off" or not bwrap or bwrap in _bwrap_broken:
+        return []
+    args = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--ro-bind", "/usr", "/usr"]
+    if os.getuid() != 0:
+        args.append("--unshare-user")  # as root a user namespace would break the worker's uid drop
+    for link in ("/lib", "/lib64", "/bin", "/sbin"):
+        if os.path.islink(link):
+            args += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link):
+            args += ["--ro-bind", link, link]
+    python_dirs = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(config.python)),
+                   os.path.dirname(WORKER_PATH)}
+    for path in sorted(p for p in python_dirs if p and not p.startswith("/usr")):
+        args += ["--ro-bind", path, path]
+    # The dynamic linker's cache: ctypes finds libseccomp through it (nothing else of /etc is shown).
+    args += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", scratch, scratch, "--chdir", scratch,
+             "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"]
+    return args
+
+
 _uid_counter = itertools.count()
 _uid_lock = threading.Lock()
 
@@ -132,9 +167,11 @@ class _Worker:
             "spin_seconds": config.spin_seconds, "simulate_landlock_abi": config.simulate_landlock_abi,
         }
         started = time.perf_counter()
+        wrapper = _bwrap_prefix(config, self.scratch)
+        self.wrapped = bool(wrapper)
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, clean environment
-                [config.python, "-I", WORKER_PATH, json.dumps(worker_config)],
+                [*wrapper, config.python, "-I", WORKER_PATH, json.dumps(worker_config)],
                 pass_fds=(req_r, resp_w), env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                 close_fds=True, cwd=self.scratch,
@@ -155,6 +192,12 @@ class _Worker:
             self.ready = self.read(time.monotonic() + config.start_timeout, 1 << 16)
         except _WorkerLost as exc:
             self.kill()
+            if self.wrapped:
+                # bubblewrap is optional: remember that it does not work on this host (a container
+                # without namespaces, say) and let the caller start an unwrapped worker.
+                _bwrap_broken[wrapper[0]] = str(exc)
+                logger.warning("bubblewrap could not start a sandbox worker (%s); continuing without it", exc)
+                raise _BwrapFailed(str(exc)) from exc
             raise SandboxError(f"sandbox worker did not start: {exc}") from exc
         self.startup_ms = (time.perf_counter() - started) * 1000
         if not self.ready.get("ready"):
@@ -167,7 +210,7 @@ class _Worker:
 
     @property
     def layers(self) -> list[str]:
-        return list(self.ready.get("layers") or [])
+        return list(self.ready.get("layers") or []) + (["bwrap"] if self.wrapped else [])
 
     @property
     def missing(self) -> list[str]:
@@ -250,6 +293,13 @@ class _Worker:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
+def _new_worker(config: SandboxConfig) -> _Worker:
+    try:
+        return _Worker(config)
+    except _BwrapFailed:
+        return _Worker(config)  # the failure is remembered, so this one starts unwrapped
+
+
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "unknown status"
@@ -287,7 +337,7 @@ class Sandbox:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self.config)
+        worker = _new_worker(self.config)
         try:
             self.load_errors = self._load(worker)
         except _WorkerLost:
@@ -304,7 +354,7 @@ class Sandbox:
 
     def _load_one_by_one(self) -> tuple[_Worker, dict[str, str]]:
         """A load timed out: find the tool whose module-level code hangs, and leave it out."""
-        worker = _Worker(self.config)
+        worker = _new_worker(self.config)
         good: dict[str, dict[str, Any]] = {}
         errors: dict[str, str] = {}
         for name, spec in self.bundle.tools.items():
@@ -317,7 +367,7 @@ class Sandbox:
             except _WorkerLost as exc:
                 errors[name] = f"loading the tool failed: {exc}"
                 worker.kill()
-                worker = _Worker(self.config)
+                worker = _new_worker(self.config)
         worker.send({**self.bundle.load_request(good), "id": 0})
         worker.read(time.monotonic() + self.config.load_timeout, self.config.state_response_cap)
         return worker, errors

@@ -44,7 +44,7 @@ def test_longest_path_and_components_on_a_known_graph():
              graph.Edge("c", "d", ["data_flow"], {}), graph.Edge("d", "c", ["data_flow"], {}),
              graph.Edge("e", "a", ["shared_state"], {})]
     stats = graph.graph_stats(["a", "b", "c", "d", "e", "f"], edges)
-    assert stats["longest_path"] == 2  # a -> b -> {c, d}; shared-state edges do not count
+    assert stats["longest_path"] == 3  # a -> b -> c -> d; shared-state edges do not count
     assert stats["weakly_connected_components"] == 2  # f stands alone
     assert stats["edges_by_kind"] == {"data_flow": 3, "pre_post": 1, "shared_state": 1}
 
@@ -57,3 +57,13 @@ def test_layout_places_every_node_in_layers():
     assert set(positions) == set(names)
     assert positions["a"]["y"] < positions["b"]["y"] < positions["c"]["y"]
     assert positions["d"]["y"] == positions["b"]["y"]
+
+
+def test_layout_keeps_a_cyclic_graph_layered_and_wraps_wide_layers():
+    names = [f"t{i}" for i in range(30)]
+    edges = [graph.Edge("t0", f"t{i}", ["data_flow"], {}) for i in range(1, 30)]
+    edges += [graph.Edge(f"t{i}", "t0", ["data_flow"], {}) for i in range(1, 30)]  # every edge in a cycle
+    positions = graph.layout(names, edges, max_per_row=9)
+    rows = {p["y"] for p in positions.values()}
+    assert len(rows) >= 4  # t0 alone, then 29 successors wrapped into rows of at most 9
+    assert all(sum(1 for p in positions.values() if p["y"] == y) <= 9 for y in rows)
