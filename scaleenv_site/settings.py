@@ -150,7 +150,7 @@ SPECTACULAR_SETTINGS = {"TITLE": "ScaleEnv API", "VERSION": "0.1.0", "SERVE_INCL
 
 # --- Celery (see docs/jobs.md) --------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem"):
     for sub in ("queue", "processed"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)

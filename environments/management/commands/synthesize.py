@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from environments import selectors, services
+from environments import local_pool, selectors, services
 from environments.models import SynthesisItem, SynthesisRun
 
 SUMMARY_KEYS = ("domains", "tools_total", "tools_verified", "tools_failed", "tests_total", "tests_passed", "repairs",
@@ -29,9 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--worker-wait", type=float, default=settings.SCALEENV_WORKER_WAIT,
                             help="seconds to wait for a Celery worker to claim a job before running jobs in-process")
         parser.add_argument("--in-process", action="store_true", help="do not wait for a worker at all")
+        parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                            help="processes used when the jobs run in-process (default: all cores)")
         parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        self.jobs = max(1, opts["jobs"])
         try:
             run, created = services.start_synthesis_run(backend=opts["backend"], domains=opts["domains"],
                                                         seed=opts["seed"], fault_rate=opts["fault_rate"])
@@ -99,8 +105,9 @@ class Command(BaseCommand):
             if not touched and time.monotonic() - started > worker_wait:
                 self.stdout.write("")
                 self.stdout.write(self.style.WARNING(
-                    f"No Celery worker claimed a job within {worker_wait:g}s; running the jobs in this process. "
-                    "(Start one with `make worker` to use every core.)"))
+                    f"No Celery worker claimed a job within {worker_wait:g}s; running the jobs in this process "
+                    f"({self.jobs} core(s)). "
+                    "(Start one with `make worker` to run jobs in the background.)"))
                 self._run_in_process(run)
                 started = time.monotonic()
                 continue
@@ -111,20 +118,34 @@ class Command(BaseCommand):
     def _run_in_process(self, run: SynthesisRun) -> None:
         last = [""]
         worker = f"cli:{services.worker_identity()}"
-        for item_id in services.pending_item_ids(run):
-            services.run_synthesis_item(item_id, worker=worker)
-            run.refresh_from_db()
-            self._show(run, last)
+        pending = services.pending_item_ids(run)
+        if self.jobs > 1 and len(pending) > 1:
+            # Same job bodies, on every core: spawned helper processes (no inherited connections).
+            from django.db import connection, connections
+
+            database_name = str(connection.settings_dict["NAME"])
+            connections.close_all()
+            with ProcessPoolExecutor(max_workers=min(self.jobs, len(pending)), mp_context=get_context("spawn"),
+                                     initializer=local_pool.init, initargs=(database_name,)) as pool:
+                for future in as_completed([pool.submit(local_pool.run_synthesis_item, item_id) for item_id in pending]):
+                    future.result()
+                    run.refresh_from_db()
+                    self._show(run, last)
+        else:
+            for item_id in pending:
+                services.run_synthesis_item(item_id, worker=worker)
+                run.refresh_from_db()
+                self._show(run, last)
         if sys.stdout.isatty():
             self.stdout.write("")
-        # Items other workers still hold: wait for them to finish.
+        # Items other workers still hold: wait for them; take over what they leave behind.
         while True:
             run.refresh_from_db()
             if run.status in (SynthesisRun.Status.DONE, SynthesisRun.Status.PARTIAL, SynthesisRun.Status.FAILED):
                 return
-            if services.reopen_unfinished_items(run):
-                for item_id in services.pending_item_ids(run):
-                    services.run_synthesis_item(item_id, worker=worker)
+            services.reopen_unfinished_items(run)
+            for item_id in services.pending_item_ids(run):
+                services.run_synthesis_item(item_id, worker=worker)
             time.sleep(0.5)
 
     def _summary(self, run: SynthesisRun, as_json: bool, wall_seconds: float) -> None:
