@@ -129,14 +129,15 @@ def _bwrap_prefix(config: SandboxConfig, scratch: str) -> list[str]:
             args += ["--symlink", os.readlink(link), link]
         elif os.path.isdir(link):
             args += ["--ro-bind", link, link]
+    # Fresh /proc, /dev and /tmp first: binds below may live under /tmp and must not be hidden.
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # The dynamic linker's cache: ctypes finds libseccomp through it (nothing else of /etc is shown).
+    args += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
     python_dirs = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(config.python)),
                    os.path.dirname(WORKER_PATH)}
     for path in sorted(p for p in python_dirs if p and not p.startswith("/usr")):
         args += ["--ro-bind", path, path]
-    # The dynamic linker's cache: ctypes finds libseccomp through it (nothing else of /etc is shown).
-    args += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", scratch, scratch, "--chdir", scratch,
-             "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"]
+    args += ["--bind", scratch, scratch, "--chdir", scratch, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"]
     return args
 
 

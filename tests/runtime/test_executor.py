@@ -191,3 +191,29 @@ def test_pipelined_calls_return_in_order(items_sandbox):
     results = items_sandbox.call_pipelined([("get_item", {"item_id": "a"}), ("get_item", {"item_id": "no"})] * 100)
     assert [r["outcome"] for r in results[:2]] == ["success", "anticipated_rejection"]
     assert len(results) == 200
+
+
+def test_workers_run_inside_bubblewrap_when_it_is_installed(config):
+    import shutil
+
+    if not shutil.which("bwrap"):
+        pytest.skip("bubblewrap is not installed (optional tier)")
+    with Sandbox(items_bundle(), replace(config, probes=True)) as sandbox:
+        assert "bwrap" in sandbox.layers
+        # A fresh mount namespace: the host's home directories are not even visible.
+        assert sandbox.probe("import os\nresult = os.path.exists('/home') or os.path.exists('/etc/passwd')")["result"] is False
+
+
+def test_the_pool_keeps_one_worker_per_environment_version(config):
+    from environments.runtime.executor import SandboxPool
+
+    pool = SandboxPool(config, size=2)
+    try:
+        a = pool.get(items_bundle())
+        assert pool.get(items_bundle()) is a  # same version: same worker
+        b = pool.get(items_bundle(HOSTILE, HOSTILE_NAMES))
+        assert b is not a
+        c = pool.get(items_bundle("\ndef extra(db, ctx):\n    return 1\n", ("extra",)))
+        assert a._worker.closed and not b._worker.closed and not c._worker.closed  # least recently used went
+    finally:
+        pool.close()
