@@ -433,7 +433,7 @@ class Sandbox:
 
     def _request(self, message: dict[str, Any], timeout: float | None = None, cap: int | None = None) -> dict[str, Any]:
         self._maybe_recycle()
-        message = {**message, "id": next(self._ids)}
+        message["id"] = next(self._ids)
         self._worker.send(message)
         reply = self._worker.read(time.monotonic() + (timeout or self.config.call_timeout),
                                   cap or self.config.response_cap)

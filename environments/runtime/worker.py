@@ -34,6 +34,7 @@ import encodings.idna  # noqa: F401
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hardening  # noqa: E402
 import statekit  # noqa: E402
+import tracking  # noqa: E402
 
 try:  # imported now, so that seccomp can be built after Landlock hides site-packages
     import pyseccomp  # noqa: F401
@@ -112,6 +113,8 @@ class Worker:
         self.ctx = statekit.ToolContext("2026-01-01T09:00:00Z", 0)
         self.cpu_budget = float(config.get("limits", {}).get("cpu_seconds", 60))
         self.requests = 0
+        self.tracker = tracking.Tracker()
+        self.scalar_rows = False
 
     # -- operations ------------------------------------------------------------------------
 
@@ -167,16 +170,15 @@ class Worker:
 
     def _copy(self, state: dict) -> dict:
         if self.scalar_rows:
-            try:
-                return {t: {pk: dict(row) for pk, row in rows.items()} for t, rows in state.items()}
-            except (AttributeError, TypeError, ValueError):
-                pass  # a tool stored something odd: fall back to the exact copy
+            self.tracker.clear()
+            return tracking.wrap(state, self.tracker)
         return json.loads(json.dumps(state))
 
     def _reset(self, state: dict | None, patch: dict | None = None) -> None:
-        self.state = self._copy(self.initial_state) if state is None else state
+        base = self.initial_state if state is None else state
         if patch:
-            self.state = statekit.apply_diff(self.state, patch)
+            base = statekit.apply_diff(base, patch)
+        self.state = self._copy(base) if isinstance(base, dict) else base
         self.ctx.reset()
 
     # -- streaming batches -----------------------------------------------------------------
@@ -235,7 +237,10 @@ class Worker:
         if not isinstance(args, dict):
             return {"outcome": "anticipated_rejection", "error_type": "InvalidArguments",
                     "error": "arguments must be a JSON object", "diff": {}, "duration_ms": 0.0}
-        before = self._copy(self.state)
+        tracked = self.scalar_rows and isinstance(self.state, tracking.TrackedState)
+        before = None if tracked else json.loads(json.dumps(self.state))
+        if tracked:
+            self.tracker.clear()
         out = CappedWriter()
         saved_stdout = sys.stdout
         sys.stdout = out
@@ -269,7 +274,25 @@ class Worker:
             result = {"outcome": "unexpected_failure", "error_type": "ThreadLeak",
                       "error": "the tool left a thread running", "recycle": True}
         diff: dict = {}
-        if self.state != before:
+        if tracked:
+            touched = bool(self.tracker.rows or self.tracker.tables)
+            if touched and result["outcome"] != "success":
+                tracking.rollback(self.state, self.tracker)  # a failed call leaves the state as it was
+            elif touched:
+                try:
+                    diff = tracking.changes(self.state, self.tracker)
+                    problems = (statekit.validate_after_write(self.schema, self.state, diff)
+                                if diff and self.schema.get("tables") else [])
+                except Exception as exc:  # noqa: BLE001 - a tool put something odd in the state
+                    problems = [f"{type(exc).__name__}: {exc}"]
+                if problems:
+                    tracking.rollback(self.state, self.tracker)
+                    diff = {}
+                    result = {"outcome": "unexpected_failure", "error_type": "InconsistentState",
+                              "error": "state invalid after write: " + "; ".join(problems[:5])}
+                else:
+                    tracking.commit(self.state, self.tracker)
+        elif self.state != before:
             if result["outcome"] != "success" or not isinstance(self.state, dict):
                 self.state = before  # a failed call leaves the state as it was
             else:
@@ -293,8 +316,8 @@ class Worker:
             result["stdout_truncated"] = True
         result["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         result["ids_used"] = self.ctx.counter
-        if time.process_time() > 0.8 * self.cpu_budget:
-            result["recycle"] = True
+        if not self.requests & 63 and time.process_time() > 0.8 * self.cpu_budget:
+            result["recycle"] = True  # checked every 64 requests: reading the CPU clock is a syscall
         return result
 
     # -- main loop -------------------------------------------------------------------------

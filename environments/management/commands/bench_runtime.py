@@ -18,11 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--calls", type=int, default=3000)
         parser.add_argument("--replay-seconds", type=float, default=4.0)
         parser.add_argument("--processes", type=int, default=None, help="replay processes (default: all cores)")
+        parser.add_argument("--rounds", type=int, default=5, help="per-call figures are the best of this many rounds")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         r = run_benchmark(services.sandbox_config(), calls=opts["calls"], replay_seconds=opts["replay_seconds"],
-                          processes=opts["processes"])
+                          processes=opts["processes"], rounds=opts["rounds"])
         rows = [
             ("in-process call, JSON in/out", f"{r['inprocess_json_calls_per_s']:>10,.0f} calls/s  ({r['inprocess_json_us_per_call']} µs)"),
             ("in-process, runtime call path", f"{r['inprocess_runtime_calls_per_s']:>10,.0f} calls/s  ({r['inprocess_runtime_us_per_call']} µs)"),
