@@ -21,7 +21,7 @@ def init(database_name: str | None = None) -> None:
         connections["default"].settings_dict["NAME"] = database_name
 
 
-def run_synthesis_item(item_id: int) -> str:
+def run_item(item_id: int) -> str:
     from environments import services
 
-    return services.run_synthesis_item(item_id, worker=f"cli:{services.worker_identity()}")
+    return services.run_item(item_id, worker=f"cli:{services.worker_identity()}")

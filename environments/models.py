@@ -66,6 +66,7 @@ class SynthesisItem(models.Model):
     run = models.ForeignKey(SynthesisRun, on_delete=models.CASCADE, related_name="items")
     item_key = models.CharField(max_length=64)
     seed = models.BigIntegerField()
+    payload = models.JSONField(default=dict, blank=True, help_text="what the job needs besides the seed")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     claimed_by = models.CharField(max_length=200, blank=True)

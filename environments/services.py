@@ -107,24 +107,36 @@ def pending_item_ids(run: SynthesisRun) -> list[int]:
 def requeue_lost_items(run: SynthesisRun) -> int:
     """Send jobs again for items whose worker died or whose lease expired (no duplicate messages
     for items that are still waiting in the broker)."""
-    from . import jobs
-
     if not reopen_unfinished_items(run):
         return 0
     ids = list(run.items.filter(status=SynthesisItem.Status.RETRY).values_list("pk", flat=True))
+    job = job_for(run)
     for item_id in ids:
-        transaction.on_commit(lambda item_id=item_id: jobs.synthesize_domain.delay(item_id))
+        transaction.on_commit(lambda item_id=item_id: job.delay(item_id))
     return len(ids)
+
+
+def job_for(run: SynthesisRun):  # -> a Celery task
+    if run.kind == "tasks":
+        from tasks import jobs as task_jobs
+
+        return task_jobs.make_task
+    if run.kind == "rollout":
+        from tasks import jobs as task_jobs
+
+        return task_jobs.rollout
+    from . import jobs
+
+    return jobs.synthesize_domain
 
 
 def enqueue_run(run: SynthesisRun, retry_failed: bool = False) -> int:
     """Send one job per claimable item, after the current transaction commits."""
-    from . import jobs
-
     reopen_unfinished_items(run, retry_failed=retry_failed)
     ids = pending_item_ids(run)
+    job = job_for(run)
     for item_id in ids:
-        transaction.on_commit(lambda item_id=item_id: jobs.synthesize_domain.delay(item_id))
+        transaction.on_commit(lambda item_id=item_id: job.delay(item_id))
     return len(ids)
 
 
@@ -160,6 +172,20 @@ def claim_item(item_id: int, worker: str) -> SynthesisItem | None:
         SynthesisRun.objects.filter(pk=item.run_id, status=SynthesisRun.Status.QUEUED).update(
             status=SynthesisRun.Status.RUNNING, started_at=timezone.now())
     return item
+
+
+def run_item(item_id: int, worker: str | None = None) -> str:
+    """Run one item of any kind of run (synthesis, tasks, rollout)."""
+    kind = SynthesisItem.objects.filter(pk=item_id).values_list("run__kind", flat=True).first()
+    if kind == "tasks":
+        from tasks import services as task_services
+
+        return task_services.run_task_item(item_id, worker=worker)
+    if kind == "rollout":
+        from tasks import services as task_services
+
+        return task_services.run_rollout_item(item_id, worker=worker)
+    return run_synthesis_item(item_id, worker=worker)
 
 
 def run_synthesis_item(item_id: int, worker: str | None = None,
@@ -205,11 +231,21 @@ def run_synthesis_item(item_id: int, worker: str | None = None,
     return "done"
 
 
-def _finish_item(item: SynthesisItem, domain: Domain, counters: dict[str, int], seconds: float) -> None:
+def _finish_item(item: SynthesisItem, domain: Domain | None, counters: dict[str, Any], seconds: float) -> None:
     SynthesisItem.objects.filter(pk=item.pk).update(status=SynthesisItem.Status.DONE, domain=domain,
                                                     counters=counters, seconds=seconds, error="",
                                                     lease_expires_at=None)
     _refresh_run(item.run_id)
+
+
+finish_item = _finish_item
+
+
+def fail_item(item: SynthesisItem, error: str, seconds: float) -> None:
+    with transaction.atomic():
+        SynthesisItem.objects.filter(pk=item.pk).update(status=SynthesisItem.Status.FAILED, error=error[:4000],
+                                                        seconds=round(seconds, 3))
+        _refresh_run(item.run_id)
 
 
 def _refresh_run(run_id: int) -> None:
@@ -218,11 +254,13 @@ def _refresh_run(run_id: int) -> None:
     items = list(run.items.values("status", "counters", "seconds"))
     done = [i for i in items if i["status"] == SynthesisItem.Status.DONE]
     failed = [i for i in items if i["status"] in (SynthesisItem.Status.FAILED, SynthesisItem.Status.POISONED)]
-    totals: Counter[str] = Counter()
+    totals: dict[str, float] = {}
     for i in done:
-        totals.update(i["counters"] or {})
+        for key, value in (i["counters"] or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                totals[key] = totals.get(key, 0) + value
     run.done_items, run.failed_items = len(done), len(failed)
-    run.counters = dict(totals)
+    run.counters = {k: round(v, 6) if isinstance(v, float) else v for k, v in totals.items()}
     run.metrics = {"item_seconds_total": round(sum(i["seconds"] or 0 for i in done), 3),
                    "item_seconds_max": round(max((i["seconds"] or 0 for i in done), default=0), 3)}
     if run.started_at is None:

@@ -1,0 +1,90 @@
+"""Synthesized tasks and the runs (trajectories) of agents on them."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Task(models.Model):
+    class Status(models.TextChoices):
+        VERIFIED = "verified"  # no blocking audit flag
+        FLAGGED = "flagged"  # at least one blocking audit flag
+
+    class Complexity(models.TextChoices):
+        EASY = "easy"
+        MEDIUM = "medium"
+        HARD = "hard"
+
+    domain = models.ForeignKey("environments.Domain", on_delete=models.CASCADE, related_name="tasks")
+    synthesis_run = models.ForeignKey("environments.SynthesisRun", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="tasks")
+    seed = models.BigIntegerField()
+    complexity = models.CharField(max_length=8, choices=Complexity.choices)
+    instruction = models.TextField()
+    user_profile = models.JSONField(default=dict)
+    s0 = models.JSONField(help_text="initial state (hidden from the agent)")
+    gold_chain = models.JSONField(help_text="steps; later arguments may be {'$ref': [step, path]}")
+    gold_calls = models.JSONField(default=list, help_text="the gold calls with the literal arguments they ran with")
+    gold_outputs = models.JSONField(default=list)
+    s_gt = models.JSONField(help_text="ground-truth final state: the gold chain executed on s0")
+    communicate_info = models.JSONField(default=list)
+    subgraph = models.JSONField(default=list, help_text="tools in the task subgraph H")
+    subgraph_edges = models.PositiveIntegerField(default=0)
+    h_size = models.PositiveIntegerField(default=0, db_index=True)
+    c_h = models.FloatField(default=0.0)
+    distractors = models.JSONField(default=list)
+    distractor_count = models.PositiveIntegerField(default=0)
+    gate = models.JSONField(default=list, help_text="every gate decision")
+    patches = models.JSONField(default=list)
+    expansion = models.JSONField(default=list)
+    perturbations = models.JSONField(default=dict, help_text="effective perturbations found by the audit")
+    audit_flags = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain", "seed"]
+        constraints = [models.UniqueConstraint(fields=["domain", "seed"], name="one_task_per_domain_seed")]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} ({self.domain.slug}, seed {self.seed})"
+
+
+class Run(models.Model):
+    """One episode of an agent (and a simulated user) on a task."""
+
+    class Termination(models.TextChoices):
+        AGENT_STOP = "agent_stop"
+        USER_STOP = "user_stop"
+        MAX_STEPS = "max_steps"
+        TOO_MANY_ERRORS = "too_many_errors"
+        AGENT_ERROR = "agent_error"
+        INFRASTRUCTURE_ERROR = "infrastructure_error"
+        RUNNING = "running"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
+    batch = models.ForeignKey("environments.SynthesisRun", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="rollouts")
+    agent = models.CharField(max_length=64, db_index=True)
+    agent_model = models.CharField(max_length=120, blank=True)
+    user = models.CharField(max_length=64, default="scripted")
+    trial = models.PositiveIntegerField(default=0)
+    seed = models.BigIntegerField(default=0)
+    messages = models.JSONField(default=list)
+    steps = models.JSONField(default=list, help_text="per step: tool, arguments, outcome, observation, state diff")
+    final_state = models.JSONField(null=True, blank=True)
+    final_hash = models.CharField(max_length=64, blank=True)
+    reward = models.FloatField(null=True, blank=True)
+    breakdown = models.JSONField(default=dict)
+    termination = models.CharField(max_length=32, choices=Termination.choices, default=Termination.RUNNING)
+    tool_errors = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["batch", "task", "agent", "trial"], name="one_run_per_trial")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.agent} on task {self.task_id})"

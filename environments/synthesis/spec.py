@@ -25,7 +25,7 @@ class ColumnSpec:
     description: str = ""
 
     def schema_entry(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"type": self.type, "nullable": self.nullable}
+        entry: dict[str, Any] = {"type": self.type, "nullable": self.nullable, "policy": self.policy}
         if self.fk:
             entry["fk"] = self.fk
         if self.values:

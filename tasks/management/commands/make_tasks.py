@@ -1,0 +1,74 @@
+"""python manage.py make_tasks --domains all|SLUG... --per-domain N --seed S [--json]"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+
+from environments.management.jobrun import JobRunCommand
+from environments.models import Domain, SynthesisRun
+from tasks import services
+from tasks.models import Task
+
+
+class Command(JobRunCommand):
+    help = "Instantiate verifiable tasks by graph expansion, audit them, and store them (Celery jobs)."
+    noun = "tasks"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--domains", nargs="+", default=["all"], help="'all' or domain slugs")
+        parser.add_argument("--per-domain", type=int, default=5)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--complexity", default="mix", help="easy, medium, hard or mix (rotates the three)")
+        self.add_job_arguments(parser)
+
+    def progress_text(self, run: SynthesisRun) -> str:
+        c = run.counters or {}
+        return f"{c.get('tasks_verified', 0)}/{c.get('tasks_created', 0)} verified"
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["domains"] == ["all"]:
+            domains = list(Domain.objects.exclude(status=Domain.Status.FAILED).order_by("slug"))
+        else:
+            domains = list(Domain.objects.filter(slug__in=opts["domains"]))
+            missing = sorted(set(opts["domains"]) - {d.slug for d in domains})
+            if missing:
+                raise CommandError(f"unknown domain(s): {', '.join(missing)}")
+        try:
+            run, created = services.start_task_run(domains=domains, per_domain=opts["per_domain"], seed=opts["seed"],
+                                                   complexity=opts["complexity"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"{'Started' if created else 'Resuming'} task run #{run.pk}: {run.total_items} task(s) "
+                          f"from {len(domains)} domain(s)")
+        wall = self.execute_run(run, created, opts)
+        tasks = list(Task.objects.filter(synthesis_run=run)) or list(
+            Task.objects.filter(domain__in=domains, seed__in=run.items.values_list("seed", flat=True)))
+        flags: dict[str, int] = {}
+        for t in tasks:
+            for f in t.audit_flags:
+                flags[f["code"]] = flags.get(f["code"], 0) + 1
+        verified = sum(1 for t in tasks if t.status == Task.Status.VERIFIED)
+        sizes = [t.h_size for t in tasks]
+        summary = {
+            "run": run.pk, "status": run.status, "tasks_created": len(tasks), "tasks_verified": verified,
+            "tasks_failed": run.failed_items, "flags": flags,
+            "mean_subgraph_size": round(statistics.mean(sizes), 2) if sizes else 0.0,
+            "median_subgraph_size": statistics.median(sizes) if sizes else 0,
+            "mean_chain_length": round(statistics.mean(len(t.gold_chain) for t in tasks), 2) if tasks else 0.0,
+            "mean_distractors": round(statistics.mean(t.distractor_count for t in tasks), 2) if tasks else 0.0,
+            "seconds": run.seconds if run.seconds is not None else round(wall, 2),
+        }
+        self.stdout.write(self.style.SUCCESS(f"Task run #{run.pk}: {run.status}"))
+        self.stdout.write(f"  tasks       {verified}/{len(tasks)} verified ({verified / len(tasks):.1%})" if tasks else "  tasks       none")
+        self.stdout.write(f"  flags       {flags or 'none'}")
+        self.stdout.write(f"  |H|         mean {summary['mean_subgraph_size']}, median {summary['median_subgraph_size']}")
+        self.stdout.write(f"  chain       mean length {summary['mean_chain_length']}; distractors mean {summary['mean_distractors']}")
+        self.stdout.write(f"  seconds     {summary['seconds']}")
+        for item in run.items.filter(status__in=["failed", "poisoned"])[:10]:
+            self.stdout.write(self.style.ERROR(f"  item {item.item_key} {item.status}: {item.error}"))
+        if opts["json"]:
+            self.stdout.write(json.dumps(summary))

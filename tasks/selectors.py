@@ -1,0 +1,54 @@
+"""Reads for the tasks app: domain views for the engine, task specs, pass^k."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from environments.models import Domain, Tool, ToolTest
+from tasks.instantiation import DomainView, EdgeView, ToolView, openai_tools
+from tasks.rollout.episode import TaskSpec, pass_hat_k
+
+from .models import Run, Task
+
+
+def domain_view(domain: Domain) -> DomainView:
+    """The engine's view of a stored domain: verified tools, their first passing positive case, edges."""
+    tools = list(domain.tools.filter(status=Tool.Status.VERIFIED))
+    positives: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for test in ToolTest.objects.filter(tool__in=tools, kind="positive", outcome=ToolTest.Outcome.SUCCESS).order_by("id"):
+        positives.setdefault(test.tool_id, (test.instance_patch, test.call_args))
+    views = {t.name: ToolView(name=t.name, template=t.template, kind=t.kind, parameters=t.parameters,
+                              output_fields=t.output_fields, contract=t.contract, reads=t.reads, writes=t.writes,
+                              code=t.code, raises=sorted({r["type"] for r in t.raises} | {"ValueError", "KeyError"}),
+                              positive=positives.get(t.pk)) for t in tools}
+    edges = [EdgeView(d["src__name"], d["dst__name"], d["kinds"], d["evidence"], d["witnessed"])
+             for d in domain.dependencies.values("src__name", "dst__name", "kinds", "evidence", "witnessed")]
+    schema = {"tables": {}}
+    tables = {}
+    for t in domain.tables.all():
+        schema["tables"][t.name] = {"pk": t.pk_column, "columns": {
+            c["name"]: {k: v for k, v in c.items() if k in ("type", "nullable", "fk", "values", "policy") and v is not None}
+            for c in t.columns}}
+        tables[t.name] = {"label": t.label, "pk": t.pk_column, "role": t.role}
+    return DomainView(slug=domain.slug, name=domain.name, sector=domain.sector, schema=schema, fixture=domain.fixture,
+                      clock=domain.clock, id_seed=domain.id_seed, tools=views, edges=edges, tables=tables)
+
+
+def task_spec_for(task: Task, view: DomainView) -> TaskSpec:
+    return TaskSpec(instruction=task.instruction, user_profile=task.user_profile, s0=task.s0, s_gt=task.s_gt,
+                    gold_chain=task.gold_chain, communicate_info=task.communicate_info, schema=view.schema,
+                    tools=openai_tools(view), subgraph=task.subgraph,
+                    positive_args={n: t.positive[1] for n, t in view.tools.items() if t.positive},
+                    mutating=sorted(n for n, t in view.tools.items() if t.mutates),
+                    perturbations=task.perturbations or {})
+
+
+def pass_hat(runs: list[Run], k: int) -> float:
+    """Mean over tasks of pass^k = C(c, k) / C(n, k) (τ-bench)."""
+    by_task: dict[int, list[float]] = defaultdict(list)
+    for r in runs:
+        by_task[r.task_id].append(r.reward or 0.0)
+    if not by_task:
+        return 0.0
+    return sum(pass_hat_k(sum(1 for x in v if x == 1.0), len(v), k) for v in by_task.values()) / len(by_task)
