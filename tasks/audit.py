@@ -17,6 +17,8 @@ from typing import Any
 from environments.runtime import statekit
 from environments.runtime.executor import Sandbox
 
+from .reward import compute_reward
+
 from .rollout.episode import PERTURBATIONS, NullAgent, OracleAgent, PerturbedAgent, TaskSpec, perturb_chain, run_episode
 
 FLAGS = ("not_solvable", "noop_gold", "perturbation_passes", "ungrounded_argument", "nondeterministic_replay")
@@ -41,19 +43,21 @@ def ungrounded_arguments(task: TaskSpec) -> list[str]:
 
 
 def find_perturbations(task: TaskSpec, sandbox: Sandbox, attempts: int = 8) -> dict[str, list[dict[str, Any]]]:
-    """For each kind, the first perturbation that changes the outcome: another final state, or
-    (for read-only tasks) observations that no longer contain what must be communicated."""
-    gold_hash = statekit.state_hash(task.s_gt)
+    """For each kind, the first perturbation that changes what the rubric checks: a non-exempt
+    column or row of the final state, or (read-only tasks) the values that must be communicated.
+    A perturbation that only touches exempt columns is harmless by the task's own policy."""
     found: dict[str, list[dict[str, Any]]] = {}
     for kind in PERTURBATIONS:
         for attempt in range(attempts):
             plan = perturb_chain(task, kind, random.Random(f"{kind}:{attempt}"))
             if plan is None:
                 break
-            run = sandbox.run_sequence(plan, state=statekit.copy_state(task.s0), stop_on_failure=False)
-            values = " ".join(str(r.get("value")) for r in run["results"]).replace(",", "").lower()
-            hides_info = any(str(i).replace(",", "").lower() not in values for i in task.communicate_info)
-            if run["state_hash"] != gold_hash or (task.communicate_info and hides_info):
+            run = sandbox.run_sequence(plan, state=statekit.copy_state(task.s0), stop_on_failure=False,
+                                       return_state=True)
+            final = run["state"] if run["state"] is not None else task.s0
+            values = " ".join(str(r.get("value")) for r in run["results"])
+            rubric = compute_reward(final, task.s_gt, task.s0, task.schema, task.communicate_info, [values])
+            if rubric.reward == 0.0:
                 found[kind] = plan
                 break
     return found
@@ -79,7 +83,8 @@ def audit(task: TaskSpec, sandbox: Sandbox) -> list[dict[str, Any]]:
         if run.reward == 1.0:
             flag("perturbation_passes", f"the gold chain with a {kind.replace('_', ' ')} still passes")
     if not task.perturbations:
-        flag("perturbation_passes", "no perturbation of the gold chain changes the outcome")
+        flag("perturbation_passes", "no perturbation of the gold chain (changed argument, dropped write, extra "
+                                    "write) changes what the reward checks")
     missing = ungrounded_arguments(task)
     if missing:
         flag("ungrounded_argument", "not in the instruction: " + "; ".join(missing[:3]))

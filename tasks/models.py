@@ -80,6 +80,8 @@ class Run(models.Model):
     termination = models.CharField(max_length=32, choices=Termination.choices, default=Termination.RUNNING)
     tool_errors = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(default=0.0)
+    owner = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    session = models.JSONField(default=dict, blank=True, help_text="HTTP sessions: open flag, ids used so far")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -175,3 +175,15 @@ def run_rollout_item(item_id: int, worker: str | None = None) -> str:
                                                      "successes": int(episode.reward == 1.0)},
                                  time.perf_counter() - started)
     return "done"
+
+
+def replay_run(run: Run) -> dict[str, Any]:
+    """Replay a run's executed tool calls on its task's s0; the final hash must be the run's."""
+    view = selectors.domain_view(run.task.domain)
+    calls = [{"tool": s["tool"], "args": s["arguments"]} for s in run.steps
+             if s.get("kind") == "tool_call" and s.get("executed", True)]
+    sandbox = sandbox_pool().get(domain_bundle(view))
+    from environments.runtime.statekit import copy_state
+
+    result = sandbox.run_sequence(calls, state=copy_state(run.task.s0), stop_on_failure=False, diffs=False, values=False)
+    return {"calls": len(calls), "final_hash": result["state_hash"], "matches": result["state_hash"] == run.final_hash}

@@ -453,6 +453,15 @@ class Sandbox:
         except _WorkerLost:
             self._recover()
 
+    def set_ids_used(self, count: int) -> None:
+        """Continue an episode's id sequence (a session resumed on this worker)."""
+        self._request({"op": "set_ids", "counter": int(count)})
+        self._ids_used = int(count)
+
+    @property
+    def ids_used(self) -> int:
+        return self._ids_used
+
     def get_state(self) -> tuple[dict[str, Any], str]:
         try:
             reply = self._request({"op": "get_state"}, timeout=self.config.load_timeout,

@@ -234,15 +234,19 @@ class Instantiator:
         outputs = [r.get("value") for r in run["results"]]
         calls = [{"tool": s["tool"], "args": r.get("args", s["args"])} for s, r in zip(chain, run["results"])]
         touched = sorted({t for s in chain for t in self.view.tools[s["tool"]].reads + self.view.tools[s["tool"]].writes})
-        with_distractors, distractors = _distractors(self.view, s0, touched, COMPLEXITY[complexity]["distractors"], rng)
-        if distractors:
-            again = run_chain(self.sandbox, chain, with_distractors)
-            same = again is not None and [r.get("value") for r in again["results"]] == outputs and \
-                statekit.diff_states(with_distractors, again["state"]) == statekit.diff_states(s0, run["state"])
-            if same:
-                s0, run = with_distractors, again
-            else:
-                distractors = []  # they would change what the gold chain does: not distractors
+        gold_diff = statekit.diff_states(s0, run["state"])
+        distractors: list[dict[str, str]] = []
+        # Table by table: keep a table's distractors only if the gold chain reads and writes
+        # exactly the same with them (they are functionally orthogonal to the goal).
+        for table in touched:
+            candidate, added = _distractors(self.view, s0, [table], COMPLEXITY[complexity]["distractors"], rng)
+            if not added:
+                continue
+            again = run_chain(self.sandbox, chain, candidate)
+            if again is not None and [r.get("value") for r in again["results"]] == outputs and \
+                    statekit.diff_states(candidate, again["state"]) == gold_diff:
+                s0, run = candidate, again
+                distractors.extend(added)
         s_gt = run["state"]
         communicate = _communicate(self.view, chain, outputs) if not any(
             self.view.tools[s["tool"]].mutates for s in chain) else []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -51,6 +50,7 @@ class Step:
     diff: dict[str, Any] = field(default_factory=dict)
     content: str | None = None
     duration_ms: float = 0.0
+    executed: bool = True  # False for calls refused before reaching the sandbox (unknown tool)
 
 
 @dataclass
@@ -131,7 +131,8 @@ def run_episode(task: TaskSpec, agent: Agent, sandbox: Sandbox, *, seed: int = 0
             messages.append({"role": "assistant", "content": None, "tool_calls": calls})
             for call, spec in zip(action["tool_calls"], calls):
                 name, args = call["name"], call.get("arguments", {})
-                if name not in allowed:
+                executed = name in allowed
+                if not executed:
                     result = {"outcome": "anticipated_rejection", "error_type": "UnknownTool",
                               "error": f"there is no tool named {name!r}", "diff": {}}
                 else:
@@ -141,7 +142,7 @@ def run_episode(task: TaskSpec, agent: Agent, sandbox: Sandbox, *, seed: int = 0
                 observations.append({"tool": name, "arguments": args, "result": result})
                 steps.append(Step(len(steps), "tool_call", tool=name, arguments=args, outcome=result["outcome"],
                                   observation=content[:4000], diff=result.get("diff", {}),
-                                  duration_ms=float(result.get("duration_ms") or 0.0)))
+                                  duration_ms=float(result.get("duration_ms") or 0.0), executed=executed))
                 if result["outcome"] != "success":
                     errors += 1
             if errors >= max_errors:
@@ -273,18 +274,21 @@ def perturb_chain(task: TaskSpec, kind: str, rng: random.Random) -> list[dict[st
         if not writes:
             return None
         drop = rng.choice(writes)
+        removed = {drop}
+        for i, s in enumerate(chain):  # steps fed by a removed step go too
+            if any(isinstance(v, dict) and "$ref" in v and v["$ref"][0] in removed for v in s["args"].values()):
+                removed.add(i)
+        new_index = {}
         kept = []
         for i, s in enumerate(chain):
-            if i == drop:
+            if i in removed:
                 continue
-            refs = json.dumps(s["args"])
-            if re.search(rf'"\$ref": \[{drop},', refs):
-                continue  # depends on the dropped step
-            kept.append(s)
-        return kept if len(kept) < len(chain) else None
+            new_index[i] = len(kept)
+            kept.append(dict(s, args={p: ({"$ref": [new_index[v["$ref"][0]], v["$ref"][1]]}
+                                          if isinstance(v, dict) and "$ref" in v else v) for p, v in s["args"].items()}))
+        return kept
     if kind == "extra_write":
-        extra = sorted(t for t in task.subgraph if t in task.positive_args and t.startswith(
-            ("create_", "update_", "delete_", "restock_", "withdraw_", "book_", "cancel_", "pay_")))
+        extra = sorted(t for t in task.subgraph if t in task.positive_args and t in task.mutating)
         if not extra:
             return None
         name = rng.choice(extra)
@@ -305,7 +309,7 @@ class PerturbedAgent(OracleAgent):
         rng.shuffle(kinds)
         self.kind = "none"
         for k in kinds:
-            plan = task.perturbations.get(k) or perturb_chain(task, k, random.Random(k))
+            plan = task.perturbations[k] if k in task.perturbations else perturb_chain(task, k, random.Random(k))
             if plan is not None:
                 self.plan, self.kind = plan, k
                 break

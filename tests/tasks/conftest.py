@@ -1,0 +1,63 @@
+"""A tiny hand-made environment for audit and episode tests, and synthesized domains for the rest."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from environments.runtime.executor import EnvironmentBundle, Sandbox, SandboxConfig
+from tasks.rollout.episode import TaskSpec
+from tests.conftest import sandbox_mode
+
+NOTES_SCHEMA = {"tables": {"notes": {"pk": "note_id", "columns": {
+    "note_id": {"type": "string", "policy": "exempt"},
+    "body": {"type": "text", "policy": "semantic"},
+    "stars": {"type": "integer", "policy": "exact"}}}}}
+NOTES_CODE = '''
+_hidden = []
+
+def get_note(db, ctx, note_id):
+    if note_id not in db["notes"]:
+        raise KeyError(f"no note {note_id}")
+    return dict(db["notes"][note_id])
+
+def set_stars(db, ctx, note_id, stars):
+    if note_id not in db["notes"]:
+        raise KeyError(f"no note {note_id}")
+    if not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise ValueError("stars must be 1 to 5")
+    db["notes"][note_id]["stars"] = stars
+    return dict(db["notes"][note_id])
+
+def bump(db, ctx, note_id):
+    _hidden.append(1)  # state hidden from the sandbox's reset: replays differ
+    db["notes"][note_id]["stars"] = 1 + len(_hidden) % 5
+    return dict(db["notes"][note_id])
+'''
+S0 = {"notes": {"n1": {"note_id": "n1", "body": "Lovely stay", "stars": 3},
+                "n2": {"note_id": "n2", "body": "Too noisy", "stars": 2}}}
+TOOLS = [{"type": "function", "function": {"name": n, "description": n, "parameters": {
+    "type": "object", "properties": {"note_id": {"type": "string"}, "stars": {"type": "integer"}},
+    "required": ["note_id"] + (["stars"] if n == "set_stars" else [])}}} for n in ("get_note", "set_stars", "bump")]
+
+
+@pytest.fixture
+def notes_sandbox():
+    bundle = EnvironmentBundle(tools={n: {"code": NOTES_CODE} for n in ("get_note", "set_stars", "bump")},
+                               schema=NOTES_SCHEMA, state=S0)
+    with Sandbox(bundle, SandboxConfig(mode=sandbox_mode())) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def notes_task() -> TaskSpec:
+    s_gt = copy.deepcopy(S0)
+    s_gt["notes"]["n1"]["stars"] = 5
+    return TaskSpec(instruction="Hi. Please look up note n1. Then set its stars to 5. Thanks!",
+                    user_profile={"name": "Ada"}, s0=copy.deepcopy(S0), s_gt=s_gt,
+                    gold_chain=[{"tool": "get_note", "args": {"note_id": "n1"}},
+                                {"tool": "set_stars", "args": {"note_id": {"$ref": [0, "note_id"]}, "stars": 5}}],
+                    communicate_info=[], schema=NOTES_SCHEMA, tools=TOOLS[:2], subgraph=["get_note", "set_stars"],
+                    positive_args={"get_note": {"note_id": "n2"}, "set_stars": {"note_id": "n2", "stars": 4}},
+                    mutating=["set_stars", "bump"])
