@@ -134,3 +134,26 @@ def test_a_pool_child_killed_mid_job_is_redelivered_and_completes(tmp_path):
     victim.refresh_from_db()
     assert victim.status == "done" and victim.attempts >= 2
     assert Domain.objects.count() == 3
+
+
+def test_tasks_and_rollouts_run_through_a_real_worker(tmp_path):
+    from tasks.models import Run, Task
+
+    log = tmp_path / "worker.log"
+    worker = start_worker(log)
+    try:
+        steps = [["synthesize", "--domains", "2", "--seed", "23"],
+                 ["make_tasks", "--per-domain", "3", "--seed", "4"],
+                 ["rollout", "--agent", "oracle", "--trials", "2"]]
+        outputs = []
+        for step in steps:
+            proc = subprocess.run([sys.executable, "manage.py", *step, "--json"], cwd=ROOT, env=service_env(),
+                                  capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert "No Celery worker claimed" not in proc.stdout  # the worker did the jobs
+            outputs.append(proc.stdout.strip().splitlines()[-1])
+    finally:
+        kill_group(worker)
+    assert Task.objects.count() == 6
+    assert Run.objects.filter(agent="oracle").count() == 2 * Task.objects.filter(status="verified").count()
+    assert '"mean_reward": 1.0' in outputs[2]

@@ -42,14 +42,17 @@ class Command(JobRunCommand):
         terminations: dict[str, int] = {}
         for r in runs:
             terminations[r.termination] = terminations.get(r.termination, 0) + 1
+        replays = [services.replay_run(r) for r in runs]
         summary = {"run": run.pk, "status": run.status, "agent": opts["agent"], "runs": len(runs),
                    "tasks": len({r.task_id for r in runs}), "trials": k,
                    "mean_reward": round(statistics.mean(rewards), 4) if rewards else 0.0,
                    "pass_hat_k": round(selectors.pass_hat(runs, k), 4), "pass_hat_1": round(selectors.pass_hat(runs, 1), 4),
-                   "terminations": terminations, "seconds": run.seconds if run.seconds is not None else round(wall, 2)}
+                   "terminations": terminations, "replays_reproduced": sum(1 for r in replays if r["matches"]),
+                   "seconds": run.seconds if run.seconds is not None else round(wall, 2)}
         self.stdout.write(self.style.SUCCESS(f"Rollout run #{run.pk} ({opts['agent']}): {run.status}"))
         self.stdout.write(f"  runs        {len(runs)} on {summary['tasks']} task(s), {k} trial(s) each")
         self.stdout.write(f"  reward      mean {summary['mean_reward']}; pass^{k} {summary['pass_hat_k']}")
         self.stdout.write(f"  ended by    {terminations}")
+        self.stdout.write(f"  replays     {summary['replays_reproduced']}/{len(runs)} reproduce their final state hash")
         if opts["json"]:
             self.stdout.write(json.dumps(summary))
