@@ -191,6 +191,9 @@ SCALEENV_REPAIR_ROUNDS = env_int("SCALEENV_REPAIR_ROUNDS", 3)
 SCALEENV_JOB_ATTEMPTS = env_int("SCALEENV_JOB_ATTEMPTS", 3)
 SCALEENV_WORKER_WAIT = env_float("SCALEENV_WORKER_WAIT", 5.0)
 SCALEENV_ITEM_LEASE_SECONDS = env_int("SCALEENV_ITEM_LEASE_SECONDS", 600)
+SCALEENV_GATE_TAU = env_float("SCALEENV_GATE_TAU", 0.5)  # gate threshold τ
+SCALEENV_GATE_K = env_int("SCALEENV_GATE_K", 16)  # candidate chains per feasibility estimate g(D)
+SCALEENV_H_FLOOR = env_int("SCALEENV_H_FLOOR", 20)  # floor on |H| where the component allows
 
 LOGGING = {
     "version": 1,

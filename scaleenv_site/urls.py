@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/", include("environments.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("tasks/", include("tasks.urls")),
     path("", include("environments.urls")),
 ]

@@ -52,3 +52,25 @@ def pass_hat(runs: list[Run], k: int) -> float:
     if not by_task:
         return 0.0
     return sum(pass_hat_k(sum(1 for x in v if x == 1.0), len(v), k) for v in by_task.values()) / len(by_task)
+
+
+def task_list(status: str | None = None, domain_slug: str | None = None):  # -> QuerySet[Task]
+    tasks = Task.objects.select_related("domain").order_by("domain__name", "seed")
+    if status in (Task.Status.VERIFIED, Task.Status.FLAGGED):
+        tasks = tasks.filter(status=status)
+    if domain_slug:
+        tasks = tasks.filter(domain__slug=domain_slug)
+    return tasks
+
+
+def task_page(task: Task) -> dict[str, Any]:
+    from environments.runtime.statekit import diff_states
+
+    runs = list(task.runs.order_by("agent", "trial"))
+    by_agent: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        by_agent[r.agent].append(r)
+    policies = {t.name: {c["name"]: c["policy"] for c in t.columns} for t in task.domain.tables.all()}
+    return {"task": task, "gold_diff": diff_states(task.s0, task.s_gt), "policies": policies,
+            "agents": {a: {"runs": rs, "mean": sum(r.reward or 0 for r in rs) / len(rs),
+                           "pass_hat_k": pass_hat(rs, len({r.trial for r in rs}))} for a, rs in by_agent.items()}}

@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from environments import services as env_services
@@ -16,7 +17,8 @@ from environments.models import Domain, SynthesisItem, SynthesisRun
 from environments.runtime.executor import SandboxError, SandboxPool
 from environments.runtime.statekit import canonical_json
 from tasks.audit import audit
-from tasks.instantiation import COMPLEXITY, InstantiationError, Instantiator, TaskDraft, domain_bundle, task_spec
+from tasks.instantiation import (COMPLEXITY, GateSettings, InstantiationError, Instantiator, TaskDraft, domain_bundle,
+                                 task_spec)
 from tasks.rollout.episode import AGENTS, TaskSpec, run_episode
 
 from . import selectors
@@ -34,6 +36,10 @@ def sandbox_pool() -> SandboxPool:
     if _pool is None:
         _pool = SandboxPool(env_services.sandbox_config(), size=3)
     return _pool
+
+
+def gate_settings() -> GateSettings:
+    return GateSettings(tau=settings.SCALEENV_GATE_TAU, k=settings.SCALEENV_GATE_K, floor=settings.SCALEENV_H_FLOOR)
 
 
 def _run_key(kind: str, params: dict[str, Any]) -> str:
@@ -85,7 +91,7 @@ def run_task_item(item_id: int, worker: str | None = None) -> str:
     try:
         view = selectors.domain_view(domain)
         sandbox = sandbox_pool().get(domain_bundle(view))
-        draft = Instantiator(view, sandbox).build(item.seed, item.payload.get("complexity", "medium"))
+        draft = Instantiator(view, sandbox, gate_settings()).build(item.seed, item.payload.get("complexity", "medium"))
         spec = task_spec(view, draft)
         flags = audit(spec, sandbox)
     except SandboxError:

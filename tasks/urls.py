@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "tasks"
+
+urlpatterns = [
+    path("", views.task_list, name="task-list"),
+    path("<int:pk>/", views.task_detail, name="task-detail"),
+    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
+]

@@ -1,0 +1,43 @@
+"""Task and run pages: audit flags with reasons, the gold diff, trajectories, escaping."""
+
+import pytest
+from django.db import transaction
+from django.test import Client
+
+from environments import services as env_services
+from tasks import services
+from tasks.models import Run, Task
+from tests.conftest import synthesized
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def task():
+    with transaction.atomic():
+        domain = env_services.persist_domain(synthesized(1001), None)
+    run, _ = services.start_task_run(domains=[domain], per_domain=2, seed=11)
+    for item in run.items.all():
+        services.run_task_item(item.pk, worker="test")
+    rollout, _ = services.start_rollout_run(agent="oracle", which="all", trials=1)
+    for item in rollout.items.all():
+        services.run_rollout_item(item.pk, worker="test")
+    return Task.objects.first()
+
+
+def test_task_pages_show_flags_with_reasons_and_escape_generated_text(task):
+    task.instruction = '<script>alert(1)</script> please'
+    task.audit_flags = [{"code": "ungrounded_argument", "blocking": True, "reason": "not in the instruction: x"}]
+    task.status = "flagged"
+    task.save()
+    listing = Client().get("/tasks/?status=flagged").content.decode()
+    assert "ungrounded_argument: not in the instruction: x" in listing and "<script>alert(1)" not in listing
+    page = Client().get(f"/tasks/{task.pk}/").content.decode()
+    assert "&lt;script&gt;" in page and "s0 → s_gt" in page and "Gate decisions" in page
+
+
+def test_run_page_shows_the_trajectory(task):
+    run = Run.objects.filter(task=task).first()
+    page = Client().get(f"/tasks/runs/{run.pk}/").content.decode()
+    assert f"reward {run.reward}" in page
+    assert run.steps[0]["tool"] in page
