@@ -6,6 +6,7 @@ PORT ?= 8000
 DOMAINS ?= 5
 SEED ?= 1
 WORKERS ?= 2
+TASKS ?= 4
 
 .PHONY: setup demo test test-services worker serve bench migrate clean
 
@@ -22,12 +23,16 @@ migrate: setup
 	$(PY) manage.py migrate --noinput -v0
 
 # Sets up, migrates, starts a Celery worker (filesystem broker, no server needed), synthesizes
-# $(DOMAINS) domains through it, then serves the site on $(PORT) until Ctrl-C.
+# $(DOMAINS) domains through it, makes $(TASKS) tasks per domain, runs the oracle and perturbed
+# agents on them, then serves the site on $(PORT) until Ctrl-C.
 demo: migrate
 	@set -e; \
 	$(VENV)/bin/celery -A scaleenv_site worker -Q exec,llm -c $(WORKERS) --loglevel=WARNING >var/worker.log 2>&1 & \
 	WORKER=$$!; trap 'kill $$WORKER 2>/dev/null; wait $$WORKER 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py synthesize --backend procedural --domains $(DOMAINS) --seed $(SEED); \
+	$(PY) manage.py make_tasks --domains all --per-domain $(TASKS) --seed $(SEED); \
+	$(PY) manage.py rollout --agent oracle --tasks verified --trials 1; \
+	$(PY) manage.py rollout --agent perturbed --tasks verified --trials 1; \
 	echo "Serving http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"; \
 	$(PY) manage.py runserver --noreload 0.0.0.0:$(PORT)
 

@@ -322,14 +322,17 @@ class Worker:
 
     # -- main loop -------------------------------------------------------------------------
 
-    def serve(self, in_fd: int, outfile) -> None:
+    def serve(self, in_fd: int, out_fd: int) -> None:
+        write = os.write
+
         def send(message: dict) -> None:
             try:
                 line = _encode(message)
             except (TypeError, ValueError) as exc:
                 line = json.dumps({"id": message.get("id"), "error": f"unencodable response: {exc}"})
-            outfile.write(line.encode("utf-8") + b"\n")
-            outfile.flush()
+            data = memoryview(line.encode("utf-8") + b"\n")
+            while data:  # one write syscall per message in practice (unbuffered)
+                data = data[write(out_fd, data):]
 
         for raw in read_lines(in_fd, float(self.config.get("spin_seconds", 0.0002))):
             self.requests += 1
@@ -377,7 +380,6 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     if config.get("probes"):
         import socket  # noqa: F401 - probes must reach the kernel, not fail on an import
-    outfile = os.fdopen(config["out_fd"], "wb", buffering=1 << 16)
     started = time.perf_counter()
     try:
         applied, missing, error = hardening.harden(
@@ -391,11 +393,10 @@ def main() -> None:
         error = str(config["fake_harden_error"])
     ready = {"ready": True, "harden_error": error, "layers": applied, "missing": missing,
              "pid": os.getpid(), "uid": os.getuid(), "harden_ms": round((time.perf_counter() - started) * 1000, 2)}
-    outfile.write(json.dumps(ready).encode("utf-8") + b"\n")
-    outfile.flush()
+    os.write(config["out_fd"], json.dumps(ready).encode("utf-8") + b"\n")
     if error:
         return
-    Worker(config).serve(config["in_fd"], outfile)
+    Worker(config).serve(config["in_fd"], config["out_fd"])
 
 
 if __name__ == "__main__":
