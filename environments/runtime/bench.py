@@ -69,13 +69,20 @@ def _inprocess_json(bundle: EnvironmentBundle, tool: str, args: dict[str, Any], 
     return time.perf_counter() - started
 
 
-def _inprocess_runtime(bundle: EnvironmentBundle, tool: str, args: dict[str, Any], n: int) -> float:
-    """The worker's own call path (snapshot, compare, diff, validation), without a process boundary."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import worker as worker_module  # the sandbox worker module, run in-process
+_runtime_workers: dict[str, Any] = {}
 
-    w = worker_module.Worker({"limits": {"cpu_seconds": 10**6}})
-    w.op_load(bundle.load_request())
+
+def _inprocess_runtime(bundle: EnvironmentBundle, tool: str, args: dict[str, Any], n: int) -> float:
+    """The worker's own call path (tracking, diff, validation), without a process boundary."""
+    key = bundle.version_hash()
+    if key not in _runtime_workers:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import worker as worker_module  # the sandbox worker module, run in-process
+
+        w = worker_module.Worker({"limits": {"cpu_seconds": 10**6}})
+        w.op_load(bundle.load_request())
+        _runtime_workers[key] = w
+    w = _runtime_workers[key]
     request = json.dumps({"op": "call", "tool": tool, "args": args})
     encode = json.JSONEncoder(allow_nan=False).encode
     started = time.perf_counter()
@@ -105,44 +112,42 @@ def _replay_process(bundle_data: dict[str, Any], chain: list[dict[str, Any]], se
 
 def run_benchmark(config: SandboxConfig, calls: int = 3000, replay_seconds: float = 4.0,
                   startups: int = 10, processes: int | None = None, rounds: int = 5) -> dict[str, Any]:
-    """Each per-call figure is the best of ``rounds`` rounds of ``calls`` calls (as timeit does):
-    on a shared or virtual machine the minimum is the figure least disturbed by other load."""
+    """Per-call figures come from ``rounds`` interleaved rounds of ``calls`` calls each."""
     bundle, (read_tool, read_args), chain = _bench_domain()
     results: dict[str, Any] = {"tool": read_tool, "chain_length": len(chain), "cores": os.cpu_count(),
                                "rounds": rounds, "calls_per_round": calls}
-
-    t = min(_inprocess_json(bundle, read_tool, read_args, calls) for _ in range(rounds))
-    results["inprocess_json_calls_per_s"] = _rate(calls, t)
-    results["inprocess_json_us_per_call"] = round(t / calls * 1e6, 2)
-    t = min(_inprocess_runtime(bundle, read_tool, read_args, calls) for _ in range(rounds))
-    results["inprocess_runtime_calls_per_s"] = _rate(calls, t)
-    results["inprocess_runtime_us_per_call"] = round(t / calls * 1e6, 2)
 
     bench_config = replace(config, selftest=False)
     with Sandbox(bundle, bench_config) as sandbox:
         results["sandbox_layers"] = sandbox.layers
         results["sandbox_missing"] = sandbox.missing_layers
-        for _ in range(200):
+        for _ in range(300):
             sandbox.call(read_tool, read_args)
-        timings = []
+        # Interleaved rounds (in-process, runtime path, sandboxed sync, pipelined, in turn), so that
+        # drifts in the machine's speed hit every figure of a round alike; each figure is the
+        # median over rounds, and the ratios are medians of the per-round ratios.
+        json_t, runtime_t, sync_t, piped_t = [], [], [], []
         for _ in range(rounds):
+            json_t.append(_inprocess_json(bundle, read_tool, read_args, calls))
+            runtime_t.append(_inprocess_runtime(bundle, read_tool, read_args, calls))
             started = time.perf_counter()
             for _ in range(calls):
                 sandbox.call(read_tool, read_args)
-            timings.append(time.perf_counter() - started)
-        t = min(timings)
-        results["sandbox_sync_calls_per_s"] = _rate(calls, t)
-        results["sandbox_sync_us_per_call"] = round(t / calls * 1e6, 2)
-        timings = []
-        for _ in range(rounds):
+            sync_t.append(time.perf_counter() - started)
             started = time.perf_counter()
             outcome = sandbox.call_pipelined([(read_tool, read_args)] * calls)
-            timings.append(time.perf_counter() - started)
+            piped_t.append(time.perf_counter() - started)
             if not all(r["outcome"] == "success" for r in outcome):
                 raise RuntimeError("pipelined benchmark calls failed")
-        t = min(timings)
-        results["sandbox_pipelined_calls_per_s"] = _rate(calls, t)
-        results["sandbox_pipelined_us_per_call"] = round(t / calls * 1e6, 2)
+        for name, times in (("inprocess_json", json_t), ("inprocess_runtime", runtime_t), ("sandbox_sync", sync_t),
+                            ("sandbox_pipelined", piped_t)):
+            t = statistics.median(times)
+            results[f"{name}_calls_per_s"] = _rate(calls, t)
+            results[f"{name}_us_per_call"] = round(t / calls * 1e6, 2)
+        results["ratio_sync_vs_inprocess_json"] = round(statistics.median(s / j for s, j in zip(sync_t, json_t)), 2)
+        results["ratio_sync_vs_inprocess_runtime"] = round(statistics.median(s / r for s, r in zip(sync_t, runtime_t)), 2)
+        results["ratio_pipelined_vs_inprocess_json"] = round(statistics.median(p / j for p, j in zip(piped_t, json_t)), 2)
+        results["ratio_sync_vs_inprocess_json_per_round"] = [round(s / j, 2) for s, j in zip(sync_t, json_t)]
         chain_run = sandbox.run_sequence(chain, diffs=False, values=False, stop_on_failure=False)
         results["chain_outcomes"] = [r["outcome"] for r in chain_run["results"]]
 
@@ -165,7 +170,4 @@ def run_benchmark(config: SandboxConfig, calls: int = 3000, replay_seconds: floa
         startup_ms.append((time.perf_counter() - started) * 1000)
     results["worker_startup_ms_median"] = round(statistics.median(startup_ms), 1)
 
-    results["ratio_sync_vs_inprocess_json"] = round(results["sandbox_sync_us_per_call"] / results["inprocess_json_us_per_call"], 2)
-    results["ratio_sync_vs_inprocess_runtime"] = round(results["sandbox_sync_us_per_call"] / results["inprocess_runtime_us_per_call"], 2)
-    results["ratio_pipelined_vs_inprocess_json"] = round(results["sandbox_pipelined_us_per_call"] / results["inprocess_json_us_per_call"], 2)
     return results
