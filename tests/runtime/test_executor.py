@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from environments.runtime.executor import EnvironmentBundle, Sandbox, SandboxConfig, SandboxUnavailable
+from environments.runtime.executor import EnvironmentBundle, Sandbox, SandboxUnavailable
 from tests.conftest import items_bundle
 
 HOSTILE = '''

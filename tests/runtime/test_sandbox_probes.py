@@ -8,7 +8,6 @@ the sandbox then runs degraded by design and says so.
 import os
 import socket
 import tempfile
-import threading
 from dataclasses import replace
 
 import pytest

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from ..contract import contract_tables
-from ..spec import JSON_TYPES, ColumnSpec, DomainSpec, TableSpec, ToolSpec
+from ..spec import JSON_TYPES, ColumnSpec, TableSpec, ToolSpec
 from . import vocabulary as V
 from .codegen import describe_contract
 
@@ -488,7 +488,7 @@ class _ToolFactory:
         steps.append({"op": "insert", "as": "payment", "table": payment.name, "pk": payment.pk, "values": values})
         steps.append({"op": "update", "target": "invoice", "table": invoice.name,
                       "set": {due.name: {"round": [{"sub": [{"var": f"invoice.{due.name}"}, {"param": "amount"}]}, 2]}}})
-        steps.append({"op": "if", "when": f"nothing is left to pay", "cond": {"le": [{"var": f"invoice.{due.name}"}, {"const": 0}]},
+        steps.append({"op": "if", "when": "nothing is left to pay", "cond": {"le": [{"var": f"invoice.{due.name}"}, {"const": 0}]},
                       "then": [{"op": "update", "target": "invoice", "table": invoice.name, "set": {"status": {"const": "paid"}}}]})
         steps.append({"op": "if", "when": "a balance remains", "cond": {"gt": [{"var": f"invoice.{due.name}"}, {"const": 0}]},
                       "then": [{"op": "update", "target": "invoice", "table": invoice.name,
