@@ -15,7 +15,12 @@ class SynthesisRun(models.Model):
         PARTIAL = "partial"  # finished, but some items failed
         FAILED = "failed"
 
-    kind = models.CharField(max_length=32, default="synthesis")
+    class Kind(models.TextChoices):
+        SYNTHESIS = "synthesis"
+        TASKS = "tasks"
+        ROLLOUT = "rollout"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.SYNTHESIS)
     backend = models.CharField(max_length=32)
     params = models.JSONField(default=dict)
     params_key = models.CharField(max_length=64, unique=True, help_text="hash of kind, backend and params")

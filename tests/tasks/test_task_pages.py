@@ -41,3 +41,9 @@ def test_run_page_shows_the_trajectory(task):
     page = Client().get(f"/tasks/runs/{run.pk}/").content.decode()
     assert f"reward {run.reward}" in page
     assert run.steps[0]["tool"] in page
+
+
+def test_the_dashboard_shows_task_and_rollout_runs_with_their_own_counts(task):
+    page = Client().get("/").content.decode()
+    assert "Tasks run #" in page and "verified" in page
+    assert "Rollout run #" in page and "earned the reward" in page
