@@ -61,3 +61,20 @@ def notes_task() -> TaskSpec:
                     communicate_info=[], schema=NOTES_SCHEMA, tools=TOOLS[:2], subgraph=["get_note", "set_stars"],
                     positive_args={"get_note": {"note_id": "n2"}, "set_stars": {"note_id": "n2", "stars": 4}},
                     mutating=["set_stars", "bump"])
+
+
+def stored_tasks(seed: int, per_domain: int) -> list:
+    """Persist the synthesized test domain and make ``per_domain`` tasks for it through the job bodies."""
+    from django.db import transaction
+
+    from environments import services as env_services
+    from tasks import services
+    from tasks.models import Task
+    from tests.conftest import synthesized
+
+    with transaction.atomic():
+        domain = env_services.persist_domain(synthesized(1001), None)
+    run, _ = services.start_task_run(domains=[domain], per_domain=per_domain, seed=seed)
+    for item in run.items.all():
+        services.run_task_item(item.pk, worker="test")
+    return list(Task.objects.filter(domain=domain).order_by("seed"))

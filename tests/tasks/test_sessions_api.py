@@ -4,26 +4,19 @@ import json
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from environments import services as env_services
 from tasks import services
-from tasks.models import Run, Task
-from tests.conftest import synthesized
+from tasks.models import Run
+from tests.tasks.conftest import stored_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def task():
-    with transaction.atomic():
-        domain = env_services.persist_domain(synthesized(1001), None)
-    run, _ = services.start_task_run(domains=[domain], per_domain=3, seed=9)
-    for item in run.items.all():
-        services.run_task_item(item.pk, worker="test")
-    return Task.objects.filter(status="verified").first()
+    return next(t for t in stored_tasks(seed=9, per_domain=3) if t.status == "verified")
 
 
 @pytest.fixture

@@ -1,28 +1,22 @@
 """Task and run pages: audit flags with reasons, the gold diff, trajectories, escaping."""
 
 import pytest
-from django.db import transaction
 from django.test import Client
 
-from environments import services as env_services
 from tasks import services
-from tasks.models import Run, Task
-from tests.conftest import synthesized
+from tasks.models import Run
+from tests.tasks.conftest import stored_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def task():
-    with transaction.atomic():
-        domain = env_services.persist_domain(synthesized(1001), None)
-    run, _ = services.start_task_run(domains=[domain], per_domain=2, seed=11)
-    for item in run.items.all():
-        services.run_task_item(item.pk, worker="test")
+    tasks = stored_tasks(seed=11, per_domain=2)
     rollout, _ = services.start_rollout_run(agent="oracle", which="all", trials=1)
     for item in rollout.items.all():
         services.run_rollout_item(item.pk, worker="test")
-    return Task.objects.first()
+    return tasks[0]
 
 
 def test_task_pages_show_flags_with_reasons_and_escape_generated_text(task):
