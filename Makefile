@@ -12,12 +12,17 @@ TASKS ?= 4
 
 # Idempotent: creates .venv and installs the project with its test extras; re-running only
 # reinstalls when pyproject.toml changed.
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed var/secret_key
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
+
+# Local state lives in var/ (SQLite file, broker folders, static files); settings never write it.
+var/secret_key:
+	mkdir -p var/staticfiles
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 migrate: setup
 	$(PY) manage.py migrate --noinput -v0

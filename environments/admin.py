@@ -1,18 +1,18 @@
 from django.contrib import admin
 
-from .models import Dependency, Domain, LLMCall, SynthesisItem, SynthesisRun, Table, Tool, ToolTest
+from .models import Batch, BatchItem, Dependency, Domain, LLMCall, Table, Tool, ToolTest
 
 
-@admin.register(SynthesisRun)
-class SynthesisRunAdmin(admin.ModelAdmin):
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
     list_display = ("id", "kind", "backend", "status", "done_items", "failed_items", "total_items", "created_at")
     list_filter = ("status", "backend", "kind")
     readonly_fields = ("params", "params_key", "counters", "metrics", "sandbox")
 
 
-@admin.register(SynthesisItem)
-class SynthesisItemAdmin(admin.ModelAdmin):
-    list_display = ("id", "run", "item_key", "seed", "status", "attempts", "claimed_by", "seconds")
+@admin.register(BatchItem)
+class BatchItemAdmin(admin.ModelAdmin):
+    list_display = ("id", "batch", "item_key", "seed", "status", "attempts", "claimed_by", "result_id", "seconds")
     list_filter = ("status",)
     search_fields = ("claimed_by", "error")
     readonly_fields = ("counters",)

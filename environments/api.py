@@ -1,17 +1,17 @@
-"""Read-only REST API (token or session auth) for domains, tools, tests and runs."""
+"""Read-only REST API (token or session auth) for batches, domains, tools, tests and dependencies."""
 
 from __future__ import annotations
 
 from rest_framework import serializers, viewsets
 
-from .models import Dependency, Domain, SynthesisRun, Tool, ToolTest
+from .models import Batch, Dependency, Domain, Tool, ToolTest
 
 
-class SynthesisRunSerializer(serializers.ModelSerializer):
+class BatchSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
 
     class Meta:
-        model = SynthesisRun
+        model = Batch
         fields = ("id", "kind", "backend", "params", "status", "total_items", "done_items", "failed_items",
                   "progress", "counters", "metrics", "sandbox", "error", "created_at", "started_at", "finished_at")
 
@@ -20,7 +20,7 @@ class DomainSerializer(serializers.ModelSerializer):
     class Meta:
         model = Domain
         fields = ("id", "name", "slug", "description", "keywords", "sector", "backend", "seed", "spec_hash", "status",
-                  "synthesis_run", "clock", "stats", "created_at")
+                  "batch", "clock", "stats", "created_at")
 
 
 class ToolSerializer(serializers.ModelSerializer):
@@ -51,10 +51,10 @@ class DependencySerializer(serializers.ModelSerializer):
         fields = ("id", "src", "dst", "kinds", "evidence", "witnessed", "witness", "source")
 
 
-class SynthesisRunViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = SynthesisRun.objects.all()
-    serializer_class = SynthesisRunSerializer
-    filterset_fields = ("status", "backend")
+class BatchViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Batch.objects.all()
+    serializer_class = BatchSerializer
+    filterset_fields = ("status", "kind", "backend")
 
 
 class DomainViewSet(viewsets.ReadOnlyModelViewSet):

@@ -1,17 +1,11 @@
-from rest_framework.routers import DefaultRouter
-
-from tasks import api as task_api
+"""This app's API routes; scaleenv_site.api_router collects every app's ``routes``."""
 
 from . import api
 
-router = DefaultRouter()
-router.register("runs", api.SynthesisRunViewSet)
-router.register("domains", api.DomainViewSet)
-router.register("tools", api.ToolViewSet)
-router.register("tool-tests", api.ToolTestViewSet)
-router.register("dependencies", api.DependencyViewSet)
-router.register("tasks", task_api.TaskViewSet)
-router.register("runs-of-agents", task_api.RunViewSet)
-router.register("sessions", task_api.SessionViewSet, basename="session")
-
-urlpatterns = router.urls
+routes = [
+    ("batches", api.BatchViewSet, None),
+    ("domains", api.DomainViewSet, None),
+    ("tools", api.ToolViewSet, None),
+    ("tool-tests", api.ToolTestViewSet, None),
+    ("dependencies", api.DependencyViewSet, None),
+]

@@ -22,6 +22,6 @@ def init(database_name: str | None = None) -> None:
 
 
 def run_item(item_id: int) -> str:
-    from environments import services
+    from environments import batches
 
-    return services.run_item(item_id, worker=f"cli:{services.worker_identity()}")
+    return batches.run_item(item_id, worker=f"cli:{batches.worker_identity()}")

@@ -1,12 +1,13 @@
-"""Domains, their tables, tools, procedural tests and dependency graph; synthesis runs."""
+"""Domains, their tables, tools, procedural tests and dependency graph; batches of background work."""
 
 from __future__ import annotations
 
 from django.db import models
 
 
-class SynthesisRun(models.Model):
-    """One invocation of the pipeline: parameters, progress, counters, timings, error."""
+class Batch(models.Model):
+    """One invocation of background work of any registered kind (synthesis, tasks, rollouts, ...):
+    its parameters, progress, counters, timings and error. Its items are the units of work."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -15,12 +16,8 @@ class SynthesisRun(models.Model):
         PARTIAL = "partial"  # finished, but some items failed
         FAILED = "failed"
 
-    class Kind(models.TextChoices):
-        SYNTHESIS = "synthesis"
-        TASKS = "tasks"
-        ROLLOUT = "rollout"
-
-    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.SYNTHESIS)
+    # Any kind registered in environments.batches (no choices: apps add kinds without a migration).
+    kind = models.CharField(max_length=32, db_index=True)
     backend = models.CharField(max_length=32)
     params = models.JSONField(default=dict)
     params_key = models.CharField(max_length=64, unique=True, help_text="hash of kind, backend and params")
@@ -38,9 +35,10 @@ class SynthesisRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name_plural = "batches"
 
     def __str__(self) -> str:
-        return f"{self.kind} #{self.pk} ({self.backend}, {self.status})"
+        return f"{self.kind} batch #{self.pk} ({self.backend}, {self.status})"
 
     @property
     def progress(self) -> float:
@@ -56,9 +54,26 @@ class SynthesisRun(models.Model):
             return round((self.finished_at - self.started_at).total_seconds(), 2)
         return None
 
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.PARTIAL, self.Status.FAILED)
 
-class SynthesisItem(models.Model):
-    """One unit of work of a run (one domain), claimed by a job with a conditional update."""
+    @property
+    def noun(self) -> str:
+        from .batches import noun
+
+        return noun(self)
+
+    @property
+    def progress_text(self) -> str:
+        """What the counters say so far, in the words of the batch's kind."""
+        from .batches import progress_text
+
+        return progress_text(self)
+
+
+class BatchItem(models.Model):
+    """One unit of work of a batch, claimed by a job with a conditional update."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -68,7 +83,7 @@ class SynthesisItem(models.Model):
         FAILED = "failed"
         POISONED = "poisoned"  # failed too many attempts (killed workers, crashes)
 
-    run = models.ForeignKey(SynthesisRun, on_delete=models.CASCADE, related_name="items")
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
     item_key = models.CharField(max_length=64)
     seed = models.BigIntegerField()
     payload = models.JSONField(default=dict, blank=True, help_text="what the job needs besides the seed")
@@ -79,15 +94,16 @@ class SynthesisItem(models.Model):
     counters = models.JSONField(default=dict, blank=True)
     seconds = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
-    domain = models.ForeignKey("Domain", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    result_id = models.BigIntegerField(null=True, blank=True,
+                                       help_text="primary key of what the item produced (a domain, a task, a run)")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["run", "seed"]
-        constraints = [models.UniqueConstraint(fields=["run", "item_key"], name="unique_item_per_run")]
+        ordering = ["batch", "seed"]
+        constraints = [models.UniqueConstraint(fields=["batch", "item_key"], name="unique_item_per_batch")]
 
     def __str__(self) -> str:
-        return f"{self.run_id}/{self.item_key} ({self.status})"
+        return f"{self.batch_id}/{self.item_key} ({self.status})"
 
 
 class Domain(models.Model):
@@ -105,8 +121,7 @@ class Domain(models.Model):
     seed = models.BigIntegerField()
     spec_hash = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
-    synthesis_run = models.ForeignKey(SynthesisRun, null=True, blank=True, on_delete=models.SET_NULL,
-                                      related_name="domains")
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="domains")
     clock = models.CharField(max_length=32)
     id_seed = models.BigIntegerField(default=0)
     fixture = models.JSONField(default=dict, help_text="the rich valid state test instances are patches of")
@@ -226,7 +241,7 @@ class Dependency(models.Model):
 class LLMCall(models.Model):
     """One request to an LLM endpoint (cached by request hash); used by the llm backend."""
 
-    run = models.ForeignKey(SynthesisRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_calls")
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_calls")
     stage = models.CharField(max_length=32)
     model = models.CharField(max_length=120)
     request_hash = models.CharField(max_length=64, db_index=True)

@@ -9,7 +9,7 @@ from django.db.models import Count, Q, QuerySet
 
 from environments.runtime.probes import sandbox_status
 
-from .models import Dependency, Domain, SynthesisRun, Tool, ToolTest
+from .models import Batch, Dependency, Domain, Tool, ToolTest
 
 
 def sandbox_warning() -> str | None:
@@ -19,23 +19,27 @@ def sandbox_warning() -> str | None:
     return sandbox_status(sandbox_config()).warning()
 
 
+# Large JSON columns a list never shows.
+DOMAIN_HEAVY = ("fixture", "layout", "stages", "sandbox", "notes")
+
+
 def domain_list() -> QuerySet[Domain]:
-    return Domain.objects.annotate(
+    return Domain.objects.defer(*DOMAIN_HEAVY).annotate(
         tool_count=Count("tools", distinct=True),
         verified_count=Count("tools", filter=Q(tools__status=Tool.Status.VERIFIED), distinct=True),
     ).order_by("name")
 
 
-def recent_runs(limit: int = 10) -> QuerySet[SynthesisRun]:
-    return SynthesisRun.objects.order_by("-created_at")[:limit]
+def recent_batches(limit: int = 10) -> QuerySet[Batch]:
+    return Batch.objects.order_by("-created_at")[:limit]
 
 
 def domain_detail(slug: str) -> Domain:
-    return Domain.objects.prefetch_related("tables").get(slug=slug)
+    return Domain.objects.defer("fixture", "stages", "sandbox").prefetch_related("tables").get(slug=slug)
 
 
 def domain_tools(domain: Domain) -> QuerySet[Tool]:
-    return domain.tools.annotate(
+    return domain.tools.only("id", "domain_id", "name", "kind", "status", "repair_count", "failure_reason").annotate(
         test_count=Count("tests"),
         passed_count=Count("tests", filter=~Q(tests__outcome=ToolTest.Outcome.UNEXPECTED_FAILURE)),
     ).order_by("status", "name")
@@ -65,8 +69,9 @@ def tool_detail(domain: Domain, name: str) -> Tool:
     return domain.tools.get(name=name)
 
 
-def tool_edges(tool: Tool) -> dict[str, QuerySet[Dependency]]:
-    return {"incoming": tool.incoming.select_related("src"), "outgoing": tool.outgoing.select_related("dst")}
+def tool_edges(tool: Tool) -> dict[str, list[Dependency]]:
+    edges = Dependency.objects.select_related("src", "dst").only("kinds", "witnessed", "src__name", "dst__name")
+    return {"incoming": list(edges.filter(dst=tool)), "outgoing": list(edges.filter(src=tool))}
 
 
 def test_outcome_counts(domain: Domain) -> dict[str, int]:

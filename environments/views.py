@@ -8,19 +8,19 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from . import selectors
-from .models import Domain, SynthesisRun, Tool
+from .models import Batch, Domain, Tool
 
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "environments/dashboard.html",
-                  {"domains": selectors.domain_list(), "runs": selectors.recent_runs()})
+                  {"domains": selectors.domain_list(), "batches": selectors.recent_batches()})
 
 
 @require_GET
-def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(SynthesisRun, pk=pk)
-    return render(request, "environments/_run_progress.html", {"run": run})
+def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = get_object_or_404(Batch, pk=pk)
+    return render(request, "environments/_batch_progress.html", {"batch": batch})
 
 
 @require_GET
@@ -30,7 +30,7 @@ def domain_detail(request: HttpRequest, slug: str) -> HttpResponse:
     except Domain.DoesNotExist:
         raise Http404("no such domain") from None
     return render(request, "environments/domain_detail.html", {
-        "domain": domain, "tools": selectors.domain_tools(domain), "tables": domain.tables.all(),
+        "domain": domain, "tools": list(selectors.domain_tools(domain)), "tables": domain.tables.all(),
         "graph": selectors.graph_elements(domain), "test_counts": selectors.test_outcome_counts(domain)})
 
 
@@ -42,13 +42,13 @@ def domain_graph(request: HttpRequest, slug: str) -> JsonResponse:
 
 @require_GET
 def tool_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
-    domain = get_object_or_404(Domain, slug=slug)
+    domain = get_object_or_404(Domain.objects.only("id", "name", "slug"), slug=slug)
     try:
         tool = selectors.tool_detail(domain, name)
     except Tool.DoesNotExist:
         raise Http404("no such tool") from None
     return render(request, "environments/tool_detail.html", {
-        "domain": domain, "tool": tool, "tests": tool.tests.all(), **selectors.tool_edges(tool)})
+        "domain": domain, "tool": tool, "tests": list(tool.tests.all()), **selectors.tool_edges(tool)})
 
 
 @require_GET

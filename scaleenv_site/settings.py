@@ -15,25 +15,26 @@ import dj_database_url
 from .env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Importing the settings writes nothing: `make setup` creates var/ and its secret key file.
 VAR_DIR = Path(env_str("SCALEENV_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 
-def _secret_key() -> str:
+def _secret_key() -> tuple[str, bool]:
+    """(key, ephemeral): the configured key, else the one `make setup` kept in var/secret_key, else a
+    random key for this process only (a system check warns: sessions would not survive a restart,
+    nor be shared by several server processes)."""
     configured = env_str("DJANGO_SECRET_KEY", "")
     if configured:
-        return configured
-    # No key configured: keep a random one in var/ so sessions survive restarts of a local install.
+        return configured, False
     key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    if key_file.exists():
+        return key_file.read_text().strip(), False
+    return secrets.token_urlsafe(50), True
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY, SECRET_KEY_IS_EPHEMERAL = _secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -115,7 +116,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(VAR_DIR / "staticfiles")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -126,7 +126,7 @@ WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
 
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG and False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)  # set to 1 behind TLS (README: Production)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -149,11 +149,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {"TITLE": "ScaleEnv API", "VERSION": "0.1.0", "SERVE_INCLUDE_SCHEMA": False}
 
 # --- Celery (see docs/jobs.md) --------------------------------------------------------------
-BROKER_DIR = VAR_DIR / "broker"
+BROKER_DIR = VAR_DIR / "broker"  # the filesystem broker's folders (scaleenv_site.celery creates them)
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for sub in ("queue", "processed"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),

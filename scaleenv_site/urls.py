@@ -4,12 +4,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from environments import views as environment_views
 
+from .api_router import build_router
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", environment_views.healthz, name="healthz"),
-    path("api/", include("environments.api_urls")),
+    path("api/", include(build_router().urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("tasks/", include("tasks.urls")),
+    path("", include("tasks.urls")),
     path("", include("environments.urls")),
 ]

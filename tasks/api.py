@@ -32,14 +32,16 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class TaskViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Task.objects.select_related("domain")
+    queryset = Task.objects.select_related("domain").defer(
+        "s0", "s_gt", "gold_calls", "gold_outputs", "distractors", "gate", "patches", "expansion", "perturbations",
+        "domain__fixture", "domain__layout", "domain__stages", "domain__sandbox", "domain__notes", "domain__stats")
     serializer_class = TaskSerializer
     filterset_fields = ("status", "complexity", "domain__slug")
     search_fields = ("instruction",)
 
 
 class RunViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Run.objects.all()
+    queryset = Run.objects.defer("final_state", "session")
     serializer_class = RunSerializer
     filterset_fields = ("agent", "termination", "task")
 
@@ -68,7 +70,9 @@ def _too_big(request: Request) -> Response | None:
 class SessionViewSet(viewsets.GenericViewSet):
     """Start an episode on a task, call tools, talk to the simulated user, finish for the reward."""
 
-    queryset = Run.objects.filter(agent="external").select_related("task", "task__domain")
+    queryset = Run.objects.filter(agent="external").select_related("task", "task__domain").defer(
+        "task__gate", "task__expansion", "task__patches", "task__distractors", "task__gold_outputs",
+        "task__domain__fixture", "task__domain__layout", "task__domain__stages", "task__domain__sandbox")
     serializer_class = RunSerializer
 
     def get_queryset(self):  # type: ignore[no-untyped-def]

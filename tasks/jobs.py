@@ -1,26 +1,19 @@
-"""Celery jobs of the tasks app. Thin: load by id, call one service."""
+"""Celery jobs of the tasks app. Thin: each runs one batch item through the shared lifecycle."""
 
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
 
-from environments.runtime.executor import SandboxError
-
-from . import services
+from environments import batches
 
 
-@shared_task(name="scaleenv.make_task", bind=True, acks_late=True, ignore_result=True,
-             autoretry_for=(SandboxError, OperationalError), retry_backoff=5, retry_backoff_max=300,
-             retry_jitter=True, max_retries=3)
+@shared_task(name="scaleenv.make_task", **batches.JOB_OPTIONS)
 def make_task(self, item_id: int) -> str:  # noqa: ANN001 - Celery binds the task
     """Instantiate, audit and store one task (claims its item first)."""
-    return services.run_task_item(item_id)
+    return batches.run_item(item_id)
 
 
-@shared_task(name="scaleenv.rollout", bind=True, acks_late=True, ignore_result=True,
-             autoretry_for=(SandboxError, OperationalError), retry_backoff=5, retry_backoff_max=300,
-             retry_jitter=True, max_retries=3)
+@shared_task(name="scaleenv.rollout", **batches.JOB_OPTIONS)
 def rollout(self, item_id: int) -> str:  # noqa: ANN001 - Celery binds the task
     """Run one episode of one agent on one task (claims its item first)."""
-    return services.run_rollout_item(item_id)
+    return batches.run_item(item_id)

@@ -16,8 +16,8 @@ class Task(models.Model):
         HARD = "hard"
 
     domain = models.ForeignKey("environments.Domain", on_delete=models.CASCADE, related_name="tasks")
-    synthesis_run = models.ForeignKey("environments.SynthesisRun", null=True, blank=True, on_delete=models.SET_NULL,
-                                      related_name="tasks")
+    batch = models.ForeignKey("environments.Batch", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="tasks")
     seed = models.BigIntegerField()
     complexity = models.CharField(max_length=8, choices=Complexity.choices)
     instruction = models.TextField()
@@ -26,6 +26,7 @@ class Task(models.Model):
     gold_chain = models.JSONField(help_text="steps; later arguments may be {'$ref': [step, path]}")
     gold_calls = models.JSONField(default=list, help_text="the gold calls with the literal arguments they ran with")
     gold_outputs = models.JSONField(default=list)
+    chain_length = models.PositiveIntegerField(default=0, help_text="steps in the gold chain (lists show it without loading the chain)")
     s_gt = models.JSONField(help_text="ground-truth final state: the gold chain executed on s0")
     communicate_info = models.JSONField(default=list)
     subgraph = models.JSONField(default=list, help_text="tools in the task subgraph H")
@@ -52,7 +53,8 @@ class Task(models.Model):
 
 
 class Run(models.Model):
-    """One episode of an agent (and a simulated user) on a task."""
+    """One episode (trajectory) of an agent and a simulated user on a task. Not to be confused with a
+    batch (environments.Batch), which is one invocation of background work."""
 
     class Termination(models.TextChoices):
         AGENT_STOP = "agent_stop"
@@ -64,7 +66,7 @@ class Run(models.Model):
         RUNNING = "running"
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
-    batch = models.ForeignKey("environments.SynthesisRun", null=True, blank=True, on_delete=models.SET_NULL,
+    batch = models.ForeignKey("environments.Batch", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="rollouts")
     agent = models.CharField(max_length=64, db_index=True)
     agent_model = models.CharField(max_length=120, blank=True)

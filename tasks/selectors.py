@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 from environments.models import Domain, Tool, ToolTest
-from tasks.instantiation import DomainView, EdgeView, ToolView, openai_tools
-from tasks.rollout.episode import TaskSpec, pass_hat_k
+from tasks.instantiation import DomainView, EdgeView, ToolView
+from tasks.rollout.episode import pass_hat_k
 
 from .models import Run, Task
 
 
+_VIEWS: OrderedDict[tuple[int, str], DomainView] = OrderedDict()
+_VIEWS_LOCK = threading.Lock()
+VIEW_CACHE_SIZE = 16
+
+
 def domain_view(domain: Domain) -> DomainView:
+    """The engine's view of a stored domain, cached per process: a domain's tools, tests and edges
+    never change after synthesis (the key includes the spec hash, so a re-synthesized domain with
+    the same id is read again)."""
+    key = (domain.pk, domain.spec_hash)
+    with _VIEWS_LOCK:
+        if key in _VIEWS:
+            _VIEWS.move_to_end(key)
+            return _VIEWS[key]
+    view = _load_domain_view(domain)
+    with _VIEWS_LOCK:
+        _VIEWS[key] = view
+        while len(_VIEWS) > VIEW_CACHE_SIZE:
+            _VIEWS.popitem(last=False)
+    return view
+
+
+def _load_domain_view(domain: Domain) -> DomainView:
     """The engine's view of a stored domain: verified tools, their first passing positive case, edges."""
     tools = list(domain.tools.filter(status=Tool.Status.VERIFIED))
     positives: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -31,17 +54,9 @@ def domain_view(domain: Domain) -> DomainView:
             c["name"]: {k: v for k, v in c.items() if k in ("type", "nullable", "fk", "values", "policy") and v is not None}
             for c in t.columns}}
         tables[t.name] = {"label": t.label, "pk": t.pk_column, "role": t.role}
-    return DomainView(slug=domain.slug, name=domain.name, sector=domain.sector, schema=schema, fixture=domain.fixture,
+    fixture = Domain.objects.filter(pk=domain.pk).values_list("fixture", flat=True).get()
+    return DomainView(slug=domain.slug, name=domain.name, sector=domain.sector, schema=schema, fixture=fixture,
                       clock=domain.clock, id_seed=domain.id_seed, tools=views, edges=edges, tables=tables)
-
-
-def task_spec_for(task: Task, view: DomainView) -> TaskSpec:
-    return TaskSpec(instruction=task.instruction, user_profile=task.user_profile, s0=task.s0, s_gt=task.s_gt,
-                    gold_chain=task.gold_chain, communicate_info=task.communicate_info, schema=view.schema,
-                    tools=openai_tools(view), subgraph=task.subgraph,
-                    positive_args={n: t.positive[1] for n, t in view.tools.items() if t.positive},
-                    mutating=sorted(n for n, t in view.tools.items() if t.mutates),
-                    perturbations=task.perturbations or {})
 
 
 def pass_hat(runs: list[Run], k: int) -> float:
@@ -54,8 +69,13 @@ def pass_hat(runs: list[Run], k: int) -> float:
     return sum(pass_hat_k(sum(1 for x in v if x == 1.0), len(v), k) for v in by_task.values()) / len(by_task)
 
 
+# What a list of tasks shows; never the states, chains or expansion records.
+TASK_LIST_FIELDS = ("id", "domain__name", "domain__slug", "seed", "complexity", "status", "h_size", "chain_length",
+                    "instruction", "audit_flags", "created_at")
+
+
 def task_list(status: str | None = None, domain_slug: str | None = None):  # -> QuerySet[Task]
-    tasks = Task.objects.select_related("domain").order_by("domain__name", "seed")
+    tasks = Task.objects.select_related("domain").only(*TASK_LIST_FIELDS).order_by("domain_id", "seed")
     if status in (Task.Status.VERIFIED, Task.Status.FLAGGED):
         tasks = tasks.filter(status=status)
     if domain_slug:
@@ -66,11 +86,12 @@ def task_list(status: str | None = None, domain_slug: str | None = None):  # -> 
 def task_page(task: Task) -> dict[str, Any]:
     from environments.runtime.statekit import diff_states
 
-    runs = list(task.runs.order_by("agent", "trial"))
+    runs = list(task.runs.only("id", "task_id", "agent", "trial", "reward", "termination").order_by("agent", "trial"))
     by_agent: dict[str, list[Run]] = defaultdict(list)
     for r in runs:
         by_agent[r.agent].append(r)
-    policies = {t.name: {c["name"]: c["policy"] for c in t.columns} for t in task.domain.tables.all()}
+    policies = {name: {c["name"]: c["policy"] for c in columns}
+                for name, columns in task.domain.tables.values_list("name", "columns")}
     return {"task": task, "gold_diff": diff_states(task.s0, task.s_gt), "policies": policies,
             "agents": {a: {"runs": rs, "mean": sum(r.reward or 0 for r in rs) / len(rs),
                            "pass_hat_k": pass_hat(rs, len({r.trial for r in rs}))} for a, rs in by_agent.items()}}

@@ -18,6 +18,7 @@ from environments.runtime import statekit
 from tasks.instantiation import domain_bundle
 from tasks.reward import compute_reward
 from tasks.rollout.episode import STOP, ScriptedUser, tool_message_content
+from tasks.spec import build_task_spec
 
 from . import selectors
 from .models import Run, Task
@@ -34,7 +35,7 @@ class SessionError(Exception):
 
 def start_session(task: Task, owner: Any, agent_model: str = "") -> tuple[Run, list[dict[str, Any]]]:
     view = selectors.domain_view(task.domain)
-    spec = selectors.task_spec_for(task, view)
+    spec = build_task_spec(view, task)
     user = ScriptedUser(spec)
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user.first_message()}]
     trial = Run.objects.filter(task=task, agent="external").count()
@@ -107,7 +108,7 @@ def send_message(run: Run, content: Any) -> dict[str, Any]:
     _open(run)
     text = str(content or "")[:20000]
     view = selectors.domain_view(run.task.domain)
-    spec = selectors.task_spec_for(run.task, view)
+    spec = build_task_spec(view, run.task)
     run.messages.append({"role": "assistant", "content": text})
     run.steps.append({"index": len(run.steps), "kind": "message", "content": text[:4000]})
     if STOP in text:

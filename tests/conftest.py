@@ -64,3 +64,19 @@ def items_sandbox(config: SandboxConfig):
 def synthesized(seed: int) -> DomainResult:
     """A procedurally synthesized domain (cached per test session: synthesis is deterministic)."""
     return synthesize_domain(seed, get_backend("procedural"), SandboxConfig(mode=sandbox_mode()))
+
+
+def store_domain(seed: int = 1001):  # -> environments.models.Domain
+    """Persist a synthesized domain (the same one every time for a seed) in the test database."""
+    from django.db import transaction
+
+    from environments.services import persist_domain
+
+    with transaction.atomic():
+        return persist_domain(synthesized(seed), None)
+
+
+@pytest.fixture
+def stored_domain():  # -> environments.models.Domain
+    """The test domain (seed 1001), stored; needs a django_db mark on the test."""
+    return store_domain()

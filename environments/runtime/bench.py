@@ -19,37 +19,6 @@ from . import statekit
 from .executor import EnvironmentBundle, Sandbox, SandboxConfig
 
 
-def _bench_domain(seed: int = 0) -> tuple[EnvironmentBundle, tuple[str, dict[str, Any]], list[dict[str, Any]]]:
-    """A procedural domain: its bundle, one read call, and a ten-step chain of calls."""
-    import random
-
-    from environments.synthesis.procedural import generator
-    from environments.synthesis.procedural.codegen import render_tool
-    from environments.synthesis.spec import DomainSpec
-    from environments.synthesis.testing import _find_positive
-
-    draft = generator.draft_domain(seed)
-    tables = generator.design_schema(draft)
-    tools, _rules = generator.design_tools(draft, tables)
-    spec = DomainSpec(name=draft["name"], slug=draft["slug"], description="", keywords=[], sector=draft["sector"],
-                      seed=seed, backend="procedural", tables=tables, tools=tools, id_seed=seed)
-    spec.fixture = generator.build_fixture(tables, seed)
-    for t in tools:
-        t.code = render_tool(t.name, t.description, t.contract)
-    rng = random.Random(seed)
-    calls = []
-    for t in sorted(tools, key=lambda t: (t.template not in ("get", "update", "create", "book", "pay"), t.name)):
-        found = _find_positive(spec, t, spec.fixture, rng)
-        if found is not None and not statekit.diff_states(spec.fixture, found[0]):
-            calls.append({"tool": t.name, "args": found[1], "template": t.template})
-    read = next(c for c in calls if c["template"] == "get")
-    writes = [c for c in calls if c["template"] != "get"]
-    chain = [{"tool": c["tool"], "args": c["args"]} for c in (writes + calls)[:10]]
-    bundle = EnvironmentBundle(tools={t.name: {"code": t.code, "raises": t.raise_types()} for t in tools},
-                               schema=spec.schema(), state=spec.fixture, clock=spec.clock, id_seed=seed)
-    return bundle, (read["tool"], read["args"]), chain
-
-
 def _rate(n: int, seconds: float) -> float:
     return round(n / seconds, 1) if seconds > 0 else 0.0
 
@@ -110,10 +79,12 @@ def _replay_process(bundle_data: dict[str, Any], chain: list[dict[str, Any]], se
     return count, elapsed, hashes
 
 
-def run_benchmark(config: SandboxConfig, calls: int = 3000, replay_seconds: float = 4.0,
+def run_benchmark(config: SandboxConfig, bundle: EnvironmentBundle, read_call: tuple[str, dict[str, Any]],
+                  chain: list[dict[str, Any]], calls: int = 3000, replay_seconds: float = 4.0,
                   startups: int = 10, processes: int | None = None, rounds: int = 5) -> dict[str, Any]:
-    """Per-call figures come from ``rounds`` interleaved rounds of ``calls`` calls each."""
-    bundle, (read_tool, read_args), chain = _bench_domain()
+    """Measure calls of ``read_call`` and replays of ``chain`` on ``bundle`` (plain data: the caller
+    builds the environment). Per-call figures come from ``rounds`` interleaved rounds of ``calls``."""
+    read_tool, read_args = read_call
     results: dict[str, Any] = {"tool": read_tool, "chain_length": len(chain), "cores": os.cpu_count(),
                                "rounds": rounds, "calls_per_round": calls}
 

@@ -2,7 +2,7 @@
 
 This is quality feedback, not the security boundary (the sandbox is): it gives a code writer —
 an LLM or the procedural generator — fast, readable messages about code that would break the
-runtime contract (DESIGN.md §6) or determinism (wall-clock reads, unseeded randomness).
+runtime contract (docs/design.md, "Runtime contract") or determinism (wall-clock reads, unseeded randomness).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from environments.runtime.executor import Sandbox
 
 from .contract import Expected, evaluate
 from .spec import DomainSpec, TestCase, ToolSpec
+from .values import ValueMaker
 
 MAX_NEGATIVE = 6
 
@@ -34,8 +35,6 @@ def _column_for_param(domain: DomainSpec, name: str):  # type: ignore[no-untyped
 
 
 def _valid_value(domain: DomainSpec, schema: dict[str, Any], name: str, rng: random.Random) -> Any:
-    from .procedural.generator import ValueMaker
-
     if "enum" in schema:
         return rng.choice(schema["enum"])
     kind = schema.get("type")
@@ -227,7 +226,7 @@ def _expected_dict(case_state: dict[str, Any], expected: Expected) -> dict[str, 
     return {"outcome": "anticipated_rejection", "error_type": expected.error_type, "message": expected.message}
 
 
-def _find_positive(domain: DomainSpec, tool: ToolSpec, fixture: dict[str, Any], rng: random.Random,
+def find_positive(domain: DomainSpec, tool: ToolSpec, fixture: dict[str, Any], rng: random.Random,
                    tries: int = 12) -> tuple[dict[str, Any], dict[str, Any], Expected] | None:
     keys = _key_params(tool)
     params = tool.parameters.get("properties", {})
@@ -260,14 +259,14 @@ def generate_tests(domain: DomainSpec, tool: ToolSpec, fixture: dict[str, Any]) 
     """At least one positive and one negative case per tool; more where it has more branches."""
     rng = random.Random(f"tests:{domain.seed}:{tool.name}")
     cases: list[TestCase] = []
-    found = _find_positive(domain, tool, fixture, rng)
+    found = find_positive(domain, tool, fixture, rng)
     if found is None:
         return cases
     state, args, expected = found
     cases.append(TestCase(tool.name, "positive: valid call", "positive", statekit.diff_states(fixture, state), args,
                           _expected_dict(state, expected)))
     # A second positive case on another row, when the tool reads one (more coverage of data shapes).
-    second = _find_positive(domain, tool, fixture, random.Random(f"tests2:{domain.seed}:{tool.name}"))
+    second = find_positive(domain, tool, fixture, random.Random(f"tests2:{domain.seed}:{tool.name}"))
     if second is not None and second[1] != args:
         s2, a2, e2 = second
         cases.append(TestCase(tool.name, "positive: another valid call", "positive", statekit.diff_states(fixture, s2),

@@ -26,21 +26,3 @@ def view_from_result(result: Any) -> DomainView:
     tables = {t.name: {"label": t.label, "pk": t.pk, "role": t.role} for t in spec.tables}
     return DomainView(slug=spec.slug, name=spec.name, sector=spec.sector, schema=spec.schema(), fixture=spec.fixture,
                       clock=spec.clock, id_seed=spec.id_seed, tools=tools, edges=edges, tables=tables)
-
-
-def openai_tools(view: DomainView, names: list[str] | None = None) -> list[dict[str, Any]]:
-    """Tool schemas in the OpenAI function format."""
-    chosen = sorted(view.tools) if names is None else sorted(n for n in names if n in view.tools)
-    return [{"type": "function", "function": {"name": n, "description": view.tools[n].contract.get("description")
-                                              or n.replace("_", " "), "parameters": view.tools[n].parameters}}
-            for n in chosen]
-
-
-def task_spec(view: DomainView, draft: TaskDraft):  # -> tasks.rollout.episode.TaskSpec
-    from tasks.rollout.episode import TaskSpec
-
-    return TaskSpec(instruction=draft.instruction, user_profile=draft.user_profile, s0=draft.s0, s_gt=draft.s_gt,
-                    gold_chain=draft.gold_chain, communicate_info=draft.communicate_info, schema=view.schema,
-                    tools=openai_tools(view), subgraph=draft.subgraph,
-                    positive_args={n: t.positive[1] for n, t in view.tools.items() if t.positive},
-                    mutating=sorted(n for n, t in view.tools.items() if t.mutates))

@@ -16,27 +16,10 @@ from typing import Any, Protocol
 from environments.runtime import statekit
 from environments.runtime.executor import Sandbox
 from tasks.reward import compute_reward
+from tasks.spec import TaskSpec
 
 STOP = "###STOP###"
 REWARDED = ("agent_stop", "user_stop")
-
-
-@dataclass
-class TaskSpec:
-    """What an episode needs of a task."""
-
-    instruction: str
-    user_profile: dict[str, Any]
-    s0: dict[str, Any]
-    s_gt: dict[str, Any]
-    gold_chain: list[dict[str, Any]]
-    communicate_info: list[str]
-    schema: dict[str, Any]
-    tools: list[dict[str, Any]]  # OpenAI function schemas of the tools the agent may call
-    subgraph: list[str] = field(default_factory=list)
-    positive_args: dict[str, dict[str, Any]] = field(default_factory=dict)
-    mutating: list[str] = field(default_factory=list)  # names of tools that write
-    perturbations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> effective plan (audit)
 
 
 @dataclass

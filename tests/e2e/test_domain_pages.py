@@ -8,7 +8,6 @@ import shutil
 import pytest
 
 from environments import services
-from tests.conftest import synthesized
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -35,15 +34,8 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def domain():
-    from django.db import transaction
-
-    with transaction.atomic():
-        return services.persist_domain(synthesized(1001), None)
-
-
-def test_the_tdg_is_drawn_from_server_positions_and_edges_can_be_filtered(browser, live_server, domain):
+def test_the_tdg_is_drawn_from_server_positions_and_edges_can_be_filtered(browser, live_server, stored_domain):
+    domain = stored_domain
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -63,10 +55,11 @@ def test_the_tdg_is_drawn_from_server_positions_and_edges_can_be_filtered(browse
     assert errors == []
 
 
-def test_the_dashboard_shows_run_progress(browser, live_server, domain):
-    run, _ = services.start_synthesis_run(backend="procedural", domains=2, seed=77)
+def test_the_dashboard_shows_batch_progress(browser, live_server, stored_domain):
+    domain = stored_domain
+    batch, _ = services.start_synthesis_batch(backend="procedural", domains=2, seed=77)
     page = browser.new_page()
     page.goto(f"{live_server.url}/")
-    bar = page.locator(f"#run-{run.pk} progress")
+    bar = page.locator(f"#batch-{batch.pk} progress")
     assert bar.get_attribute("value") == "0"
     assert domain.name in page.content()

@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from environments.models import Dependency, Domain, SynthesisItem, SynthesisRun, Table, Tool, ToolTest
+from environments.models import Batch, BatchItem, Dependency, Domain, Table, Tool, ToolTest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,26 +30,27 @@ def test_it_synthesizes_domains_and_ends_with_a_json_summary():
     assert summary["edges_total"] == Dependency.objects.count()
     assert summary["tools_verified"] == Tool.objects.filter(status="verified").count()
     assert not ToolTest.objects.filter(outcome="").exists()
-    run = SynthesisRun.objects.get()
-    assert (run.status, run.done_items, run.total_items) == ("done", 2, 2)
-    assert run.started_at and run.finished_at
+    batch = Batch.objects.get()
+    assert (batch.kind, batch.status, batch.done_items, batch.total_items) == ("synthesis", "done", 2, 2)
+    assert batch.started_at and batch.finished_at
+    assert sorted(batch.items.values_list("result_id", flat=True)) == sorted(Domain.objects.values_list("pk", flat=True))
 
 
 def test_re_running_the_same_command_changes_nothing():
     synthesize("--domains", "1", "--seed", "5", "--in-process", "--json")
-    counts = [m.objects.count() for m in (Domain, Table, Tool, ToolTest, Dependency, SynthesisRun, SynthesisItem)]
+    counts = [m.objects.count() for m in (Domain, Table, Tool, ToolTest, Dependency, Batch, BatchItem)]
     text, summary = synthesize("--domains", "1", "--seed", "5", "--in-process", "--json")
-    assert "Resuming synthesis run" in text
-    assert [m.objects.count() for m in (Domain, Table, Tool, ToolTest, Dependency, SynthesisRun, SynthesisItem)] == counts
+    assert "Resuming synthesis batch" in text
+    assert [m.objects.count() for m in (Domain, Table, Tool, ToolTest, Dependency, Batch, BatchItem)] == counts
     assert summary["domains"] == 1
 
 
 def test_re_running_a_job_for_a_done_item_does_nothing():
-    from environments import services
+    from environments import batches
 
     synthesize("--domains", "1", "--seed", "6", "--in-process")
-    item = SynthesisItem.objects.get()
-    assert services.run_synthesis_item(item.pk, worker="test") == "skipped"
+    item = BatchItem.objects.get()
+    assert batches.run_item(item.pk, worker="test") == "skipped"
     assert Domain.objects.count() == 1
 
 
@@ -58,7 +59,7 @@ def test_the_same_seed_gives_the_same_domain():
     first = Domain.objects.get()
     snapshot = (first.name, first.spec_hash, sorted(first.tools.values_list("name", "code")))
     Domain.objects.all().delete()
-    SynthesisRun.objects.all().delete()
+    Batch.objects.all().delete()
     synthesize("--domains", "1", "--seed", "8", "--in-process")
     again = Domain.objects.get()
     assert (again.name, again.spec_hash, sorted(again.tools.values_list("name", "code"))) == snapshot

@@ -5,8 +5,6 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from environments import services
-from tests.conftest import synthesized
 
 pytestmark = pytest.mark.django_db
 
@@ -14,12 +12,8 @@ HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1) hx-get="/admin
 
 
 @pytest.fixture
-def domain():
-    result = synthesized(1001)
-    from django.db import transaction
-
-    with transaction.atomic():
-        d = services.persist_domain(result, None)
+def domain(stored_domain):
+    d = stored_domain
     d.description = HOSTILE
     d.save()
     tool = d.tools.first()

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from environments.runtime.executor import EnvironmentBundle, Sandbox, SandboxConfig
-from tasks.rollout.episode import TaskSpec
+from tasks.spec import TaskSpec
 from tests.conftest import sandbox_mode
 
 NOTES_SCHEMA = {"tables": {"notes": {"pk": "note_id", "columns": {
@@ -65,16 +65,13 @@ def notes_task() -> TaskSpec:
 
 def stored_tasks(seed: int, per_domain: int) -> list:
     """Persist the synthesized test domain and make ``per_domain`` tasks for it through the job bodies."""
-    from django.db import transaction
-
-    from environments import services as env_services
+    from environments import batches
     from tasks import services
     from tasks.models import Task
-    from tests.conftest import synthesized
+    from tests.conftest import store_domain
 
-    with transaction.atomic():
-        domain = env_services.persist_domain(synthesized(1001), None)
-    run, _ = services.start_task_run(domains=[domain], per_domain=per_domain, seed=seed)
-    for item in run.items.all():
-        services.run_task_item(item.pk, worker="test")
+    domain = store_domain()
+    batch, _ = services.start_task_batch(domains=[domain], per_domain=per_domain, seed=seed)
+    for item in batch.items.all():
+        batches.run_item(item.pk, worker="test")
     return list(Task.objects.filter(domain=domain).order_by("seed"))

@@ -6,7 +6,8 @@ import pytest
 from environments.runtime import statekit
 from environments.runtime.executor import Sandbox, SandboxConfig
 from tasks.audit import ungrounded_arguments
-from tasks.instantiation import COMPLEXITY, Instantiator, domain_bundle, task_spec, view_from_result
+from tasks.instantiation import COMPLEXITY, Instantiator, domain_bundle, view_from_result
+from tasks.spec import build_task_spec
 from tasks.instantiation.pipeline import complexity_score, gate_score
 from tests.conftest import sandbox_mode, synthesized
 
@@ -52,7 +53,7 @@ def test_distractors_are_marked_schema_valid_and_do_not_change_the_gold_run(buil
 def test_instructions_state_every_literal_and_vary_in_wording(built):
     view, drafts, _ = built
     for d in drafts:
-        assert ungrounded_arguments(task_spec(view, d)) == []
+        assert ungrounded_arguments(build_task_spec(view, d)) == []
         assert d.user_profile["name"]
     openings = {d.instruction.split(" Please")[0] for d in drafts}
     assert len(openings) >= 3

@@ -5,20 +5,15 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
-
-from environments import services as env_services
 from tasks import services
 from tasks.models import Run, Task
-from tests.conftest import synthesized
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def domain():
-    with transaction.atomic():
-        return env_services.persist_domain(synthesized(1001), None)
+def domain(stored_domain):
+    return stored_domain
 
 
 def command(name, *args):

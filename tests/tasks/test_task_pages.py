@@ -3,6 +3,7 @@
 import pytest
 from django.test import Client
 
+from environments import batches
 from tasks import services
 from tasks.models import Run
 from tests.tasks.conftest import stored_tasks
@@ -13,9 +14,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def task():
     tasks = stored_tasks(seed=11, per_domain=2)
-    rollout, _ = services.start_rollout_run(agent="oracle", which="all", trials=1)
+    rollout, _ = services.start_rollout_batch(agent="oracle", which="all", trials=1)
     for item in rollout.items.all():
-        services.run_rollout_item(item.pk, worker="test")
+        batches.run_item(item.pk, worker="test")
     return tasks[0]
 
 
@@ -32,12 +33,12 @@ def test_task_pages_show_flags_with_reasons_and_escape_generated_text(task):
 
 def test_run_page_shows_the_trajectory(task):
     run = Run.objects.filter(task=task).first()
-    page = Client().get(f"/tasks/runs/{run.pk}/").content.decode()
+    page = Client().get(f"/runs/{run.pk}/").content.decode()
     assert f"reward {run.reward}" in page
     assert run.steps[0]["tool"] in page
 
 
-def test_the_dashboard_shows_task_and_rollout_runs_with_their_own_counts(task):
+def test_the_dashboard_shows_task_and_rollout_batches_with_their_own_counts(task):
     page = Client().get("/").content.decode()
-    assert "Tasks run #" in page and "verified" in page
-    assert "Rollout run #" in page and "earned the reward" in page
+    assert "Tasks batch #" in page and "tasks · " in page and "verified" in page
+    assert "Rollout batch #" in page and "episodes · mean reward 1.000" in page

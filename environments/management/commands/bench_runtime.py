@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from environments import services
 from environments.runtime.bench import run_benchmark
+from environments.synthesis.samples import bench_environment
 
 
 class Command(BaseCommand):
@@ -22,7 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        r = run_benchmark(services.sandbox_config(), calls=opts["calls"], replay_seconds=opts["replay_seconds"],
+        bundle, read_call, chain = bench_environment(seed=0)
+        r = run_benchmark(services.sandbox_config(), bundle, read_call, chain, calls=opts["calls"],
+                          replay_seconds=opts["replay_seconds"],
                           processes=opts["processes"], rounds=opts["rounds"])
         rows = [
             ("in-process call, JSON in/out", f"{r['inprocess_json_calls_per_s']:>10,.0f} calls/s  ({r['inprocess_json_us_per_call']} µs)"),

@@ -9,16 +9,15 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
 from environments import services
-from environments.management.jobrun import JobRunCommand
-from environments.models import SynthesisItem, SynthesisRun
+from environments.management.jobrun import BatchCommand
+from environments.models import Batch, BatchItem
 
 SUMMARY_KEYS = ("domains", "tools_total", "tools_verified", "tools_failed", "tests_total", "tests_passed", "repairs",
                 "edges_total", "edges_witnessed", "edges_data_flow", "edges_pre_post", "edges_shared_state")
 
 
-class Command(JobRunCommand):
+class Command(BatchCommand):
     help = "Synthesize executable domains through Celery jobs (in-process when no worker answers)."
-    noun = "domains"
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--backend", default=settings.SCALEENV_DEFAULT_BACKEND, choices=("procedural", "llm"))
@@ -28,42 +27,36 @@ class Command(JobRunCommand):
                             help="procedural only: share of tools written with an injected bug, to exercise test and repair")
         self.add_job_arguments(parser)
 
-    def progress_text(self, run: SynthesisRun) -> str:
-        c = run.counters or {}
-        return (f"tools {c.get('tools_verified', 0)}/{c.get('tools_total', 0)} verified"
-                f" · tests {c.get('tests_passed', 0)}/{c.get('tests_total', 0)} passed"
-                f" · edges {c.get('edges_witnessed', 0)}/{c.get('edges_total', 0)} witnessed")
-
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
-            run, created = services.start_synthesis_run(backend=opts["backend"], domains=opts["domains"],
-                                                        seed=opts["seed"], fault_rate=opts["fault_rate"])
+            batch, created = services.start_synthesis_batch(backend=opts["backend"], domains=opts["domains"],
+                                                            seed=opts["seed"], fault_rate=opts["fault_rate"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         verb = "Started" if created else "Resuming"
-        self.stdout.write(f"{verb} synthesis run #{run.pk}: {run.total_items} domain(s), backend {run.backend}, "
-                          f"seed {run.params['seed']}")
-        wall = self.execute_run(run, created, opts)
-        self._summary(run, opts["json"], wall)
+        self.stdout.write(f"{verb} synthesis batch #{batch.pk}: {batch.total_items} domain(s), backend {batch.backend}, "
+                          f"seed {batch.params['seed']}")
+        wall = self.execute_batch(batch, created, opts)
+        self._summary(batch, opts["json"], wall)
 
-    def _summary(self, run: SynthesisRun, as_json: bool, wall_seconds: float) -> None:
-        c = {k: int((run.counters or {}).get(k, 0)) for k in SUMMARY_KEYS}
+    def _summary(self, batch: Batch, as_json: bool, wall_seconds: float) -> None:
+        c = {k: int((batch.counters or {}).get(k, 0)) for k in SUMMARY_KEYS}
         tools_share = c["tools_verified"] / c["tools_total"] if c["tools_total"] else 0.0
         tests_share = c["tests_passed"] / c["tests_total"] if c["tests_total"] else 0.0
         edges_share = c["edges_witnessed"] / c["edges_total"] if c["edges_total"] else 0.0
-        seconds = run.seconds if run.seconds is not None else round(wall_seconds, 2)
-        self.stdout.write(self.style.SUCCESS(f"Synthesis run #{run.pk}: {run.status}"))
-        self.stdout.write(f"  domains         {c['domains']} done, {run.failed_items} failed, of {run.total_items}")
+        seconds = batch.seconds if batch.seconds is not None else round(wall_seconds, 2)
+        self.stdout.write(self.style.SUCCESS(f"Synthesis batch #{batch.pk}: {batch.status}"))
+        self.stdout.write(f"  domains         {c['domains']} done, {batch.failed_items} failed, of {batch.total_items}")
         self.stdout.write(f"  tools           {c['tools_verified']}/{c['tools_total']} verified ({tools_share:.1%}), "
                           f"{c['repairs']} repaired")
         self.stdout.write(f"  tests           {c['tests_passed']}/{c['tests_total']} passed ({tests_share:.1%})")
         self.stdout.write(f"  edges           {c['edges_total']} ({c['edges_data_flow']} data flow, {c['edges_pre_post']} "
                           f"pre/post, {c['edges_shared_state']} shared state), {edges_share:.1%} witnessed")
         self.stdout.write(f"  seconds         {seconds}")
-        for item in run.items.filter(status__in=[SynthesisItem.Status.FAILED, SynthesisItem.Status.POISONED])[:10]:
+        for item in batch.items.filter(status__in=[BatchItem.Status.FAILED, BatchItem.Status.POISONED])[:10]:
             self.stdout.write(self.style.ERROR(f"  item {item.item_key} (seed {item.seed}) {item.status}: {item.error}"))
         if as_json:
-            payload = {"run": run.pk, "status": run.status, **c, "domains_failed": run.failed_items,
+            payload = {"batch": batch.pk, "status": batch.status, **c, "domains_failed": batch.failed_items,
                        "seconds": seconds, "tools_verified_share": round(tools_share, 4),
                        "edges_witnessed_share": round(edges_share, 4)}
             self.stdout.write(json.dumps(payload))

@@ -1,4 +1,4 @@
-"""Render a tool contract to Python source that follows the runtime contract (DESIGN.md §6).
+"""Render a tool contract to Python source that follows the runtime contract (docs/design.md, "Runtime contract").
 
 The rendered code is ordinary, readable tool code (what an LLM would be asked to write); it goes
 through the same AST check and sandbox as LLM-written code.

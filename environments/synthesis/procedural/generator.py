@@ -8,18 +8,16 @@ checks) and the subset of tool templates kept.
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 import re
 from typing import Any
 
 from ..contract import contract_tables
 from ..spec import JSON_TYPES, ColumnSpec, TableSpec, ToolSpec
+from ..values import GENERATOR_RE, ValueMaker
 from . import vocabulary as V
 from .codegen import describe_contract
 
-CLOCK = "2026-03-02T09:00:00Z"
-_GEN_RE = re.compile(r"^(?P<kind>[a-z_]+)(?:\((?P<args>[^)]*)\))?$")
 
 
 def snake(text: str) -> str:
@@ -65,7 +63,7 @@ def _column_from_dsl(token: str, rng: random.Random) -> ColumnSpec | None:
     name = name.rstrip("?")
     if optional and rng.random() < 0.4:
         return None
-    m = _GEN_RE.match(gen)
+    m = GENERATOR_RE.match(gen)
     if not m:
         raise ValueError(f"bad generator {gen!r}")
     kind, args = m.group("kind"), m.group("args")
@@ -665,65 +663,6 @@ def design_tools(draft: dict[str, Any], tables: list[TableSpec]) -> tuple[list[T
 
 # ---------------------------------------------------------------------------------------------
 # Values and fixtures
-
-
-class ValueMaker:
-    def __init__(self, rng: random.Random, clock: str = CLOCK) -> None:
-        self.rng = rng
-        self.now = dt.datetime.fromisoformat(clock.replace("Z", "+00:00"))
-
-    def make(self, col: ColumnSpec, label: str = "") -> Any:
-        rng = self.rng
-        m = _GEN_RE.match(col.generator or "")
-        kind = m.group("kind") if m else col.type
-        args = (m.group("args") or "") if m else ""
-        if kind == "person":
-            return f"{rng.choice(V.FIRST_NAMES)} {rng.choice(V.LAST_NAMES)}"
-        if kind == "email":
-            return f"{rng.choice(V.FIRST_NAMES).lower()}.{rng.choice(V.LAST_NAMES).lower()}{rng.randint(1, 99)}@example.com"
-        if kind == "phone":
-            return f"+1-555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"
-        if kind == "city":
-            return rng.choice(V.CITIES)
-        if kind == "address":
-            return f"{rng.randint(1, 220)} {rng.choice(V.STREETS)}"
-        if kind == "company":
-            return f"{rng.choice(V.COMPANY_A)} {rng.choice(V.COMPANY_B)}"
-        if kind == "code":
-            return "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(6))
-        if kind == "title":
-            nouns = V.TITLE_NOUNS.get(args, ("Item",))
-            return f"{rng.choice(V.TITLE_ADJ)} {rng.choice(nouns)}"
-        if kind == "text":
-            pool = V.TEXT_SNIPPETS.get(args, V.TEXT_SNIPPETS["default"])
-            return rng.choice(pool)
-        if kind == "enum":
-            return rng.choice(col.values or ["unknown"])
-        if kind in ("int", "capacity", "stock"):
-            lo, hi = (int(x) for x in args.split(","))
-            return rng.randint(lo, hi)
-        if kind == "rating":
-            return rng.randint(1, 5)
-        if kind in ("money", "number", "amount"):
-            lo, hi = (float(x) for x in args.split(","))
-            return round(rng.uniform(lo, hi), 2)
-        if kind == "dob":
-            return (self.now.date() - dt.timedelta(days=rng.randint(2 * 365, 80 * 365))).isoformat()
-        if kind == "past_date":
-            return (self.now.date() - dt.timedelta(days=rng.randint(1, 400))).isoformat()
-        if kind == "future_date":
-            return (self.now.date() + dt.timedelta(days=rng.randint(1, 200))).isoformat()
-        if kind in ("past_dt", "created"):
-            return (self.now - dt.timedelta(minutes=rng.randint(30, 90 * 24 * 60))).strftime("%Y-%m-%dT%H:%M:%SZ")
-        if kind == "future_dt":
-            return (self.now + dt.timedelta(minutes=rng.randint(60, 60 * 24 * 60))).replace(second=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-        if kind == "bool":
-            return rng.random() < 0.5
-        if col.type == "integer":
-            return rng.randint(0, 10)
-        if col.type == "number":
-            return round(rng.uniform(0, 100), 2)
-        return f"{label or col.name} value"
 
 
 def build_fixture(tables: list[TableSpec], seed: int, rows_per_table: tuple[int, int] = (4, 6)) -> dict[str, Any]:

@@ -8,15 +8,14 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from environments.management.jobrun import JobRunCommand
-from environments.models import Domain, SynthesisRun
+from environments.management.jobrun import BatchCommand
+from environments.models import Domain
 from tasks import services
 from tasks.models import Task
 
 
-class Command(JobRunCommand):
+class Command(BatchCommand):
     help = "Instantiate verifiable tasks by graph expansion, audit them, and store them (Celery jobs)."
-    noun = "tasks"
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--domains", nargs="+", default=["all"], help="'all' or domain slugs")
@@ -24,10 +23,6 @@ class Command(JobRunCommand):
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--complexity", default="mix", help="easy, medium, hard or mix (rotates the three)")
         self.add_job_arguments(parser)
-
-    def progress_text(self, run: SynthesisRun) -> str:
-        c = run.counters or {}
-        return f"{c.get('tasks_verified', 0)}/{c.get('tasks_created', 0)} verified"
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["domains"] == ["all"]:
@@ -38,15 +33,14 @@ class Command(JobRunCommand):
             if missing:
                 raise CommandError(f"unknown domain(s): {', '.join(missing)}")
         try:
-            run, created = services.start_task_run(domains=domains, per_domain=opts["per_domain"], seed=opts["seed"],
+            batch, created = services.start_task_batch(domains=domains, per_domain=opts["per_domain"], seed=opts["seed"],
                                                    complexity=opts["complexity"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"{'Started' if created else 'Resuming'} task run #{run.pk}: {run.total_items} task(s) "
+        self.stdout.write(f"{'Started' if created else 'Resuming'} task batch #{batch.pk}: {batch.total_items} task(s) "
                           f"from {len(domains)} domain(s)")
-        wall = self.execute_run(run, created, opts)
-        tasks = list(Task.objects.filter(synthesis_run=run)) or list(
-            Task.objects.filter(domain__in=domains, seed__in=run.items.values_list("seed", flat=True)))
+        wall = self.execute_batch(batch, created, opts)
+        tasks = list(Task.objects.filter(pk__in=batch.items.values_list("result_id", flat=True)))
         flags: dict[str, int] = {}
         for t in tasks:
             for f in t.audit_flags:
@@ -54,21 +48,21 @@ class Command(JobRunCommand):
         verified = sum(1 for t in tasks if t.status == Task.Status.VERIFIED)
         sizes = [t.h_size for t in tasks]
         summary = {
-            "run": run.pk, "status": run.status, "tasks_created": len(tasks), "tasks_verified": verified,
-            "tasks_failed": run.failed_items, "flags": flags,
+            "batch": batch.pk, "status": batch.status, "tasks_created": len(tasks), "tasks_verified": verified,
+            "tasks_failed": batch.failed_items, "flags": flags,
             "mean_subgraph_size": round(statistics.mean(sizes), 2) if sizes else 0.0,
             "median_subgraph_size": statistics.median(sizes) if sizes else 0,
             "mean_chain_length": round(statistics.mean(len(t.gold_chain) for t in tasks), 2) if tasks else 0.0,
             "mean_distractors": round(statistics.mean(t.distractor_count for t in tasks), 2) if tasks else 0.0,
-            "seconds": run.seconds if run.seconds is not None else round(wall, 2),
+            "seconds": batch.seconds if batch.seconds is not None else round(wall, 2),
         }
-        self.stdout.write(self.style.SUCCESS(f"Task run #{run.pk}: {run.status}"))
+        self.stdout.write(self.style.SUCCESS(f"Task batch #{batch.pk}: {batch.status}"))
         self.stdout.write(f"  tasks       {verified}/{len(tasks)} verified ({verified / len(tasks):.1%})" if tasks else "  tasks       none")
         self.stdout.write(f"  flags       {flags or 'none'}")
         self.stdout.write(f"  |H|         mean {summary['mean_subgraph_size']}, median {summary['median_subgraph_size']}")
         self.stdout.write(f"  chain       mean length {summary['mean_chain_length']}; distractors mean {summary['mean_distractors']}")
         self.stdout.write(f"  seconds     {summary['seconds']}")
-        for item in run.items.filter(status__in=["failed", "poisoned"])[:10]:
+        for item in batch.items.filter(status__in=["failed", "poisoned"])[:10]:
             self.stdout.write(self.style.ERROR(f"  item {item.item_key} {item.status}: {item.error}"))
         if opts["json"]:
             self.stdout.write(json.dumps(summary))

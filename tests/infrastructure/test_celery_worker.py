@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from environments.models import Dependency, Domain, SynthesisItem, SynthesisRun, Tool, ToolTest
+from environments.models import Batch, BatchItem, Dependency, Domain, Tool, ToolTest
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -82,17 +82,17 @@ def test_a_worker_killed_mid_run_leaves_no_duplicates_and_a_rerun_completes(tmp_
     worker = start_worker(log)
     command = synthesize()
     try:
-        wait_for(lambda: SynthesisItem.objects.filter(status="done").count() >= 2, 180, "two domains to finish")
-        wait_for(lambda: SynthesisItem.objects.filter(status="running").exists(), 60, "a running item")
+        wait_for(lambda: BatchItem.objects.filter(status="done").count() >= 2, 180, "two domains to finish")
+        wait_for(lambda: BatchItem.objects.filter(status="running").exists(), 60, "a running item")
         kill_group(worker)  # SIGKILL the whole worker: main process and pool children
         command.kill()
         command.wait(timeout=30)
-        run = SynthesisRun.objects.get()
+        run = Batch.objects.get()
         assert run.status == "running" and run.done_items < run.total_items
-        killed_while_running = list(SynthesisItem.objects.filter(status="running").values_list("pk", flat=True))
+        killed_while_running = list(BatchItem.objects.filter(status="running").values_list("pk", flat=True))
         assert killed_while_running
         before = Domain.objects.count()
-        assert before == SynthesisItem.objects.filter(status="done").count()  # nothing half-written
+        assert before == BatchItem.objects.filter(status="done").count()  # nothing half-written
 
         worker = start_worker(log)
         rerun = synthesize()
@@ -102,13 +102,13 @@ def test_a_worker_killed_mid_run_leaves_no_duplicates_and_a_rerun_completes(tmp_
         kill_group(worker)
         if command.poll() is None:
             command.kill()
-    run = SynthesisRun.objects.get()
+    run = Batch.objects.get()
     assert (run.status, run.done_items, run.failed_items) == ("done", 8, 0), output
     assert Domain.objects.count() == 8
     assert Domain.objects.values("seed").distinct().count() == 8
-    assert SynthesisItem.objects.filter(status="done", domain__isnull=False).count() == 8
+    assert BatchItem.objects.filter(status="done", result_id__isnull=False).count() == 8
     for pk in killed_while_running:
-        assert SynthesisItem.objects.get(pk=pk).attempts >= 2
+        assert BatchItem.objects.get(pk=pk).attempts >= 2
     per_domain = {d.pk: d.tools.count() for d in Domain.objects.all()}
     assert Tool.objects.count() == sum(per_domain.values())
     assert ToolTest.objects.filter(tool__domain__isnull=True).count() == 0
@@ -121,8 +121,8 @@ def test_a_pool_child_killed_mid_job_is_redelivered_and_completes(tmp_path):
     worker = start_worker(log)
     command = synthesize("--domains", "3", "--seed", "22")
     try:
-        wait_for(lambda: SynthesisItem.objects.filter(status="running").exists(), 120, "a running item")
-        victim = SynthesisItem.objects.filter(status="running").first()
+        wait_for(lambda: BatchItem.objects.filter(status="running").exists(), 120, "a running item")
+        victim = BatchItem.objects.filter(status="running").first()
         child_pid = int(victim.claimed_by.rsplit(":", 1)[1])
         os.kill(child_pid, signal.SIGKILL)  # only the pool child: the worker survives
         output, _ = command.communicate(timeout=300)

@@ -1,0 +1,75 @@
+"""Task pages, the task list, an API list and a session tool call use a bounded number of queries;
+list queries never load the large JSON columns they do not show."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from environments import batches
+from tasks import services
+from tasks.models import Run, Task
+from tests.tasks.conftest import stored_tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def clone_tasks(task: Task, count: int) -> None:
+    """More rows of the same shape (the page's work must not grow with them)."""
+    rows = []
+    for i in range(count):
+        task.pk = None
+        task.seed = 10_000 + i
+        rows.append(Task(**{f.attname: getattr(task, f.attname) for f in Task._meta.concrete_fields}))
+    Task.objects.bulk_create(rows)
+
+
+@pytest.fixture
+def tasks():
+    made = stored_tasks(seed=13, per_domain=2)
+    rollout, _ = services.start_rollout_batch(agent="oracle", which="all", trials=2)
+    for item in rollout.items.all():
+        batches.run_item(item.pk, worker="test")
+    return made
+
+
+def test_the_task_list_is_bounded_and_leaves_the_states_unloaded(tasks, django_assert_num_queries):
+    with django_assert_num_queries(2) as small:  # count + one page
+        assert Client().get("/tasks/").status_code == 200
+    clone_tasks(Task.objects.get(pk=tasks[0].pk), 120)
+    with django_assert_num_queries(2) as large:
+        body = Client().get("/tasks/?page=2").content.decode()
+    assert "page 2 of 3" in body
+    page_query = large.captured_queries[-1]["sql"]
+    for column in ("s0", "s_gt", "gold_chain", "expansion", "gate"):
+        assert f'"tasks_task"."{column}"' not in page_query
+    assert len(small.captured_queries) == len(large.captured_queries)
+
+
+def test_task_and_run_pages_are_bounded(tasks, django_assert_max_num_queries):
+    task = tasks[0]
+    run = Run.objects.filter(task=task).first()
+    with django_assert_max_num_queries(4):
+        assert Client().get(f"/tasks/{task.pk}/").status_code == 200
+    with django_assert_max_num_queries(2):
+        assert Client().get(f"/runs/{run.pk}/").status_code == 200
+
+
+def test_api_lists_are_bounded(tasks, django_assert_max_num_queries):
+    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=User.objects.create_user('r')).key}")
+    for url in ("/api/tasks/", "/api/runs/", "/api/batches/"):
+        with django_assert_max_num_queries(4):
+            assert client.get(url).status_code == 200, url
+
+
+def test_a_session_tool_call_is_bounded(tasks, django_assert_max_num_queries):
+    task = next(t for t in tasks if t.status == "verified")
+    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=User.objects.create_user('a')).key}")
+    started = client.post("/api/sessions/", json.dumps({"task": task.pk}), content_type="application/json").json()
+    step = task.gold_chain[0]
+    body = json.dumps({"name": step["tool"], "arguments": step["args"]})
+    with django_assert_max_num_queries(6):
+        response = client.post(f"/api/sessions/{started['session']}/tool-calls/", body, content_type="application/json")
+    assert response.status_code == 200 and response.json()["outcome"] == "success"
