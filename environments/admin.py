@@ -31,7 +31,8 @@ class DomainAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "sector", "backend", "status", "seed", "created_at")
     list_filter = ("status", "sector", "backend")
     search_fields = ("name", "slug", "description")
-    readonly_fields = ("fixture", "stats", "layout", "stages", "sandbox", "notes", "keywords", "spec_hash")
+    readonly_fields = ("fixture", "stats", "layout", "stages", "sandbox", "notes", "keywords", "spec_hash", "policy",
+                       "policy_version")
     inlines = [TableInline]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers, viewsets
 
 from .models import Batch, Dependency, Domain, Tool, ToolTest
+from .selectors import DOMAIN_HEAVY
 
 
 class BatchSerializer(serializers.ModelSerializer):
@@ -17,10 +18,19 @@ class BatchSerializer(serializers.ModelSerializer):
 
 
 class DomainSerializer(serializers.ModelSerializer):
+    """One domain, with its policy (the agent's system prompt, Markdown) and the policy's version."""
+
     class Meta:
         model = Domain
         fields = ("id", "name", "slug", "description", "keywords", "sector", "backend", "seed", "spec_hash", "status",
-                  "batch", "clock", "stats", "created_at")
+                  "batch", "clock", "policy", "policy_version", "stats", "created_at")
+
+
+class DomainListSerializer(DomainSerializer):
+    """A list carries the policy's version, not its text (lists select only what they show)."""
+
+    class Meta(DomainSerializer.Meta):
+        fields = tuple(f for f in DomainSerializer.Meta.fields if f != "policy")
 
 
 class ToolSerializer(serializers.ModelSerializer):
@@ -63,6 +73,13 @@ class DomainViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "slug"
     filterset_fields = ("status", "sector", "backend")
     search_fields = ("name", "description")
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        # A list selects only what it shows (docs/design.md, "Queries").
+        return Domain.objects.defer(*DOMAIN_HEAVY) if self.action == "list" else Domain.objects.all()
+
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        return DomainListSerializer if self.action == "list" else DomainSerializer
 
 
 class ToolViewSet(viewsets.ReadOnlyModelViewSet):

@@ -125,6 +125,9 @@ class Domain(models.Model):
     clock = models.CharField(max_length=32)
     id_seed = models.BigIntegerField(default=0)
     fixture = models.JSONField(default=dict, help_text="the rich valid state test instances are patches of")
+    policy = models.TextField(blank=True, help_text="the agent's system prompt (Markdown), written from the contracts")
+    policy_version = models.CharField(max_length=12, blank=True,
+                                      help_text="first 12 hex digits of the policy's SHA-256")
     notes = models.JSONField(default=list, blank=True)
     stats = models.JSONField(default=dict, blank=True)
     layout = models.JSONField(default=dict, blank=True, help_text="cached TDG node positions")

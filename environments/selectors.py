@@ -20,7 +20,7 @@ def sandbox_warning() -> str | None:
 
 
 # Large JSON columns a list never shows.
-DOMAIN_HEAVY = ("fixture", "layout", "stages", "sandbox", "notes")
+DOMAIN_HEAVY = ("fixture", "layout", "stages", "sandbox", "notes", "policy")
 
 
 def domain_list() -> QuerySet[Domain]:

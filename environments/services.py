@@ -96,7 +96,8 @@ def persist_domain(result: DomainResult, batch: Batch | None) -> Domain:
     domain = Domain.objects.create(
         name=spec.name, slug=spec.slug, description=spec.description, keywords=spec.keywords, sector=spec.sector,
         backend=spec.backend, seed=spec.seed, spec_hash=spec.spec_hash(), status=status, batch=batch,
-        clock=spec.clock, id_seed=spec.id_seed, fixture=spec.fixture, notes=spec.notes, stats=result.stats,
+        clock=spec.clock, id_seed=spec.id_seed, fixture=spec.fixture, policy=spec.policy,
+        policy_version=spec.policy_version, notes=spec.notes, stats=result.stats,
         layout=result.layout, stages=[asdict(s) for s in result.stages], sandbox=result.sandbox, seconds=result.seconds)
     Table.objects.bulk_create(
         Table(domain=domain, name=t.name, label=t.label, pk_column=t.pk, role=t.role, position=i, machine=t.machine,

@@ -10,12 +10,22 @@ tool's specification. Two things read it, independently:
 
 A tool whose code disagrees with its contract therefore fails its procedural tests, whoever wrote
 the code (the procedural generator or an LLM).
+
+Dates: a ``validate`` step of type ``date`` takes exactly ``YYYY-MM-DD``; type ``datetime`` takes
+an ISO 8601 date-time with a time and a time zone (``Z`` or ``±hh:mm``) and nothing else. The
+expression ``{"instant": expr}`` stores such a value normalized to UTC ``YYYY-MM-DDTHH:MM:SSZ``,
+and the query comparison ``on_date`` keeps the rows whose date-time falls on a given UTC day.
+
+Some keys only describe: ``when`` on an ``if`` step, ``refuses`` on a ``require`` step (how a tool
+description says the rule) and the contract's ``subject`` (what the tool is about, for task
+builders: see ``procedural.generator.subject``). Neither the oracle nor the code writer reads them.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as _dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +55,44 @@ class Expected:
     message: str | None = None
     step: dict[str, Any] | None = None  # the declaration that rejected the call
     loaded: dict[str, tuple[str, str]] | None = None  # alias -> (table, primary key) of loaded rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Dates and instants
+#
+# A date is exactly ``YYYY-MM-DD``. A date-time must carry a time and a time zone (``Z`` or
+# ``±hh:mm``), so an instant is never ambiguous; it is stored normalized to UTC,
+# ``YYYY-MM-DDTHH:MM:SSZ``, so equal instants are equal strings and a calendar day is a prefix.
+
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def is_date(value: Any) -> bool:
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
+        return False
+    try:
+        _dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def utc_instant(value: Any) -> str | None:
+    """``value`` as a UTC ``YYYY-MM-DDTHH:MM:SSZ`` string, or None when it is not a zoned date-time."""
+    if not isinstance(value, str) or not _DATE_TIME_RE.fullmatch(value):
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(value.upper()).astimezone(_dt.UTC)
+    except (ValueError, OverflowError):
+        return None
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+
+
+def utc_day(value: Any) -> str | None:
+    """The UTC calendar day of a stored date-time (None when it is not one)."""
+    instant = utc_instant(value)
+    return instant[:10] if instant else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,6 +141,9 @@ def eval_expr(expr: Any, args: dict[str, Any], variables: dict[str, Any], ctx: T
     if kind == "ratio":  # a / b rounded to 4 places, 0.0 when b == 0
         a, b = (eval_expr(e, args, variables, ctx) for e in arg)
         return round(a / b, 4) if b else 0.0
+    if kind == "instant":  # a validated date-time, normalized to UTC (None stays None)
+        value = eval_expr(arg, args, variables, ctx)
+        return None if value is None else utc_instant(value)
     raise ContractError(f"unknown expression kind {kind!r}")
 
 
@@ -115,9 +166,13 @@ def eval_cond(cond: dict[str, Any], args: dict[str, Any], variables: dict[str, A
         return (eval_expr(arg, args, variables, ctx) is None) == (kind == "is_null")
     if kind == "any_set":
         return any(args.get(p) is not None for p in arg)
-    if kind == "no_rows":
+    if kind == "no_rows":  # no row has col == value (other than the row named by "except", if given)
         value = eval_expr(arg["value"], args, variables, ctx)
-        return not any(row.get(arg["col"]) == value for row in db[arg["table"]].values())
+        rows = db[arg["table"]].values()
+        if "except" in arg:
+            spared = eval_expr(arg["except"]["value"], args, variables, ctx)
+            rows = [r for r in rows if r.get(arg["except"]["col"]) != spared]
+        return not any(row.get(arg["col"]) == value for row in rows)
     raise ContractError(f"unknown condition kind {kind!r}")
 
 
@@ -135,18 +190,14 @@ def _type_ok(kind: str, value: Any) -> bool:
     if kind == "boolean":
         return isinstance(value, bool)
     if kind == "date":
-        if not isinstance(value, str):
-            return False
-        try:
-            _dt.date.fromisoformat(value)
-        except ValueError:
-            return False
-        return True
+        return is_date(value)
+    if kind == "datetime":
+        return utc_instant(value) is not None
     raise ContractError(f"unknown parameter type {kind!r}")
 
 
 TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
-              "date": "a date (YYYY-MM-DD)"}
+              "date": "a date such as 2026-03-10", "datetime": "a date-time such as 2026-03-10T09:00:00Z"}
 
 
 def _run_steps(steps: list[dict[str, Any]], db: dict[str, Any], args: dict[str, Any],
@@ -211,6 +262,8 @@ def _run_steps(steps: list[dict[str, Any]], db: dict[str, Any], args: dict[str, 
                     items = [r for r in items if r.get(col) is not None and r.get(col) >= value]
                 elif cmp == "le":
                     items = [r for r in items if r.get(col) is not None and r.get(col) <= value]
+                elif cmp == "on_date":  # the row's date-time falls on this UTC calendar day
+                    items = [r for r in items if utc_day(r.get(col)) == value]
                 else:
                     raise ContractError(f"unknown comparison {cmp!r}")
             items.sort(key=lambda r: (str(r.get(step["order_by"])), str(r.get(step["pk"]))))

@@ -24,6 +24,13 @@ class SynthesisBackend(Protocol):
     def design_tools(self, draft: dict[str, Any], tables: list[TableSpec]) -> tuple[list[ToolSpec], dict[str, Any]]:
         """Tool schemas and contracts (pre/post-conditions, exceptions), plus the business rules chosen."""
 
+    def describe_domain(self, draft: dict[str, Any], tables: list[TableSpec], tools: list[ToolSpec],
+                        rules: dict[str, Any]) -> str:
+        """The domain's description (1-3 sentences), from what its schema and tools really contain."""
+
+    def write_policy(self, domain: DomainSpec, rules: dict[str, Any]) -> str:
+        """The agent's policy (system prompt, Markdown), derived from the contracts and business rules."""
+
     def write_code(self, domain: DomainSpec, tool: ToolSpec) -> str:
         """Python source of one tool."""
 

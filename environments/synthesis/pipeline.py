@@ -1,4 +1,4 @@
-"""Phase 1 for one domain: draft → schema → tools → code → tests + repair → TDG.
+"""Phase 1 for one domain: draft → schema → tools → description → policy → code → tests + repair → TDG.
 
 Django-free: takes a backend and a sandbox configuration, returns a :class:`DomainResult` of plain
 data, with a record of every stage (what it did and how long it took).
@@ -6,6 +6,7 @@ data, with a record of every stage (what it did and how long it took).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -148,9 +149,13 @@ def synthesize_domain(seed: int, backend: SynthesisBackend, config: SandboxConfi
     draft = stages.run("domain", 0.05, lambda: backend.draft_domain(seed), lambda d: d["name"])
     tables = stages.run("schema", 0.1, lambda: backend.design_schema(draft), lambda t: f"{len(t)} tables")
     tools, rules = stages.run("tools", 0.2, lambda: backend.design_tools(draft, tables), lambda r: f"{len(r[0])} tools")
-    spec = DomainSpec(name=draft["name"], slug=draft["slug"], description=draft["description"],
+    description = stages.run("description", 0.22, lambda: backend.describe_domain(draft, tables, tools, rules),
+                             lambda d: f"{len(d.split())} words")
+    spec = DomainSpec(name=draft["name"], slug=draft["slug"], description=description,
                       keywords=draft["keywords"], sector=draft["sector"], seed=seed, backend=backend.name,
                       tables=tables, tools=tools, id_seed=seed, notes=[f"business rules: {rules}"])
+    spec.policy = stages.run("policy", 0.25, lambda: backend.write_policy(spec, rules),
+                             lambda p: f"{len(p.split())} words, version {hashlib.sha256(p.encode()).hexdigest()[:12]}")
 
     def write_code() -> int:
         for tool in spec.tools:

@@ -94,6 +94,12 @@ class DomainSpec:
     id_seed: int = 0
     fixture: dict[str, Any] = field(default_factory=dict)  # a rich, valid state used by tests and witnesses
     notes: list[str] = field(default_factory=list)
+    policy: str = ""  # the agent's system prompt (Markdown), written from the contracts and business rules
+
+    @property
+    def policy_version(self) -> str:
+        """First 12 hex digits of the policy's SHA-256 (empty without a policy)."""
+        return hashlib.sha256(self.policy.encode()).hexdigest()[:12] if self.policy else ""
 
     def schema(self) -> dict[str, Any]:
         return {"tables": {t.name: {"pk": t.pk, "columns": {c.name: c.schema_entry() for c in t.columns}}

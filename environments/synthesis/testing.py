@@ -104,7 +104,8 @@ def _satisfy(domain: DomainSpec, state: dict[str, Any], args: dict[str, Any], ex
         return False
     if kind == "no_rows":
         value = args.get(arg["value"].get("param", "")) if "param" in arg["value"] else None
-        rows = {pk for pk, r in state[arg["table"]].items() if r.get(arg["col"]) == value}
+        spared = args.get(arg["except"]["value"].get("param", "")) if "except" in arg else None
+        rows = {pk for pk, r in state[arg["table"]].items() if r.get(arg["col"]) == value and pk != spared}
         _remove_dependents(domain, state, arg["table"], rows)
         for pk in rows:
             state[arg["table"]].pop(pk, None)
@@ -160,6 +161,12 @@ def _break(domain: DomainSpec, step: dict[str, Any], state: dict[str, Any], args
         if "min" in step and step["type"] in ("integer", "number"):
             args[param] = step["min"] - 1
             return f"{param} below minimum"
+        if step["type"] == "datetime":  # what a person would type, not an instant
+            args[param] = "tomorrow at 9"
+            return f"{param} not a date-time"
+        if step["type"] == "date":
+            args[param] = "next Tuesday"
+            return f"{param} not a date"
         if step["type"] == "string" and not step.get("optional"):
             args[param] = 12345
             return f"{param} of the wrong type"
@@ -181,6 +188,8 @@ def _break(domain: DomainSpec, step: dict[str, Any], state: dict[str, Any], args
         blocker[child.pk] = f"{child.prefix}_blocker"
         blocker[arg["col"]] = value
         state[arg["table"]][blocker[child.pk]] = blocker
+        if arg.get("unique"):  # a uniqueness rule: another row already holds the value
+            return f"another {arg['table']} row has that {arg['col']}"
         return f"{arg['table']} still reference it"
     left, right = arg
     lvar = _var_parts(left)
@@ -303,7 +312,10 @@ def generate_tests(domain: DomainSpec, tool: ToolSpec, fixture: dict[str, Any]) 
                 out.extend(declarations(s["then"]))
         return out
 
-    for step in declarations(tool.contract["steps"]):
+    # Business rules first, then unknown ids, then argument checks: the budget goes to what matters most.
+    priority = {"require": 0, "load": 1, "validate": 2}
+    ordered = sorted(declarations(tool.contract["steps"]), key=lambda s: priority.get(s["op"], 3))
+    for step in ordered:
         if negatives >= MAX_NEGATIVE:
             break
         if step["op"] not in ("load", "require", "validate"):

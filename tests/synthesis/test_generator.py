@@ -9,8 +9,9 @@ from environments.synthesis.spec import DomainSpec
 def make(seed: int) -> DomainSpec:
     draft = generator.draft_domain(seed)
     tables = generator.design_schema(draft)
-    tools, _ = generator.design_tools(draft, tables)
-    return DomainSpec(name=draft["name"], slug=draft["slug"], description=draft["description"], keywords=[],
+    tools, rules = generator.design_tools(draft, tables)
+    return DomainSpec(name=draft["name"], slug=draft["slug"],
+                      description=generator.describe_domain(draft, tables, tools, rules), keywords=[],
                       sector=draft["sector"], seed=seed, backend="procedural", tables=tables, tools=tools)
 
 
@@ -32,7 +33,7 @@ def test_one_hundred_seeds_give_one_hundred_distinct_domains_within_bounds():
     assert len({frozenset(t.name for t in d.tables) for d in domains}) >= 60  # schemas differ, not only names
     for d in domains:
         assert 5 <= len(d.tables) <= 20, d.name
-        assert 25 <= len(d.tools) <= 70, d.name
+        assert 25 <= len(d.tools) <= generator.MAX_TOOLS, d.name
 
 
 def test_every_table_has_typed_columns_keys_and_reward_policies():
@@ -43,10 +44,24 @@ def test_every_table_has_typed_columns_keys_and_reward_policies():
         for col in table.columns:
             assert col.policy in ("exempt", "exact", "semantic")
             assert col.type in ("string", "text", "integer", "number", "boolean", "date", "datetime", "enum")
+            assert col.description, (table.name, col.name)
             if col.fk:
                 assert col.fk["table"] in names
             if col.type == "text":
                 assert col.policy == "semantic"
+
+
+def test_only_primary_keys_and_clock_stamps_are_exempt_and_optional_columns_are_exact():
+    seen_optional = 0
+    for seed in range(1000, 1040):
+        for table in make(seed).tables:
+            for col in table.columns:
+                exempt = col.generator in ("pk", "created")
+                assert (col.policy == "exempt") == exempt, (table.name, col.name, col.policy)
+                if col.nullable and col.type != "text":
+                    seen_optional += 1
+                    assert col.policy == "exact", (table.name, col.name)
+    assert seen_optional > 10
 
 
 def test_tools_cover_reads_writes_actions_and_computations_with_full_specs():

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..spec import DomainSpec, TableSpec, TestCase, ToolSpec
 from ..testing import generate_tests
-from . import generator
+from . import generator, policy
 from .codegen import render_tool
 
 # Mutations used by fault injection (to exercise the test-and-repair loop at scale).
@@ -46,6 +46,13 @@ class ProceduralBackend:
 
     def design_tools(self, draft: dict[str, Any], tables: list[TableSpec]) -> tuple[list[ToolSpec], dict[str, Any]]:
         return generator.design_tools(draft, tables)
+
+    def describe_domain(self, draft: dict[str, Any], tables: list[TableSpec], tools: list[ToolSpec],
+                        rules: dict[str, Any]) -> str:
+        return generator.describe_domain(draft, tables, tools, rules)
+
+    def write_policy(self, domain: DomainSpec, rules: dict[str, Any]) -> str:
+        return policy.write_policy(domain, rules)
 
     def write_code(self, domain: DomainSpec, tool: ToolSpec) -> str:
         code = render_tool(tool.name, tool.description, tool.contract)

@@ -15,8 +15,48 @@ _TYPE_CHECKS = {
     "integer": "isinstance({v}, int) and not isinstance({v}, bool)",
     "number": "isinstance({v}, (int, float)) and not isinstance({v}, bool)",
     "boolean": "isinstance({v}, bool)",
-    "date": "isinstance({v}, str) and _is_date({v})",
+    "date": "_is_date({v})",
+    "datetime": "_instant({v}) is not None",
 }
+
+# Helpers a tool's source carries when it needs them (the sandbox gives tools nothing else).
+_DATE_HELPERS = '''import datetime
+import re
+
+_DATE = r"\\d{4}-\\d{2}-\\d{2}"
+_DATE_TIME = r"\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?([Zz]|[+-]\\d{2}:\\d{2})"
+
+
+def _is_date(value):
+    """True for a real calendar date written YYYY-MM-DD."""
+    if not isinstance(value, str) or not re.fullmatch(_DATE, value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _instant(value):
+    """A date-time with a time zone as UTC YYYY-MM-DDTHH:MM:SSZ; None when it is not one."""
+    if not isinstance(value, str) or not re.fullmatch(_DATE_TIME, value):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        moment = moment.astimezone(datetime.timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+
+
+def _utc_day(value):
+    """The UTC calendar day of a stored date-time, or None."""
+    instant = _instant(value)
+    return instant[:10] if instant else None
+
+
+'''
 
 
 def _lit(value: Any) -> str:
@@ -26,7 +66,6 @@ def _lit(value: Any) -> str:
 class _Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.uses_date = False
 
     def emit(self, depth: int, text: str) -> None:
         self.lines.append("    " * depth + text)
@@ -64,6 +103,8 @@ def expr(e: Any) -> str:
         return f"({expr(first)} if {expr(first)} is not None else {expr(second)})"
     if kind == "ratio":
         return f"(round({expr(arg[0])} / {expr(arg[1])}, 4) if {expr(arg[1])} else 0.0)"
+    if kind == "instant":
+        return f"_instant({expr(arg)})"
     raise ContractError(f"unknown expression kind {kind!r}")
 
 
@@ -89,7 +130,9 @@ def cond(c: dict[str, Any]) -> str:
     if kind == "any_set":
         return "(" + " or ".join(f"{p} is not None" for p in arg) + ")"
     if kind == "no_rows":
-        return (f"not any(r.get({_lit(arg['col'])}) == {expr(arg['value'])} "
+        spared = (f" and r.get({_lit(arg['except']['col'])}) != {expr(arg['except']['value'])}"
+                  if "except" in arg else "")
+        return (f"not any(r.get({_lit(arg['col'])}) == {expr(arg['value'])}{spared} "
                 f"for r in db[{_lit(arg['table'])}].values())")
     raise ContractError(f"unknown condition kind {kind!r}")
 
@@ -106,8 +149,6 @@ def _steps(w: _Writer, steps: list[dict[str, Any]], depth: int) -> None:
             else:
                 w.emit(depth, f"if {p} is None:")
                 w.emit(depth + 1, f"raise ValueError({_lit(p + ' is required')})")
-            if step["type"] == "date":
-                w.uses_date = True
             w.emit(inner, f"if not ({_TYPE_CHECKS[step['type']].format(v=p)}):")
             w.emit(inner + 1, f"raise ValueError({_lit(p + ' must be ' + TYPE_WORDS[step['type']])})")
             if "enum" in step:
@@ -164,9 +205,13 @@ def _steps(w: _Writer, steps: list[dict[str, Any]], depth: int) -> None:
                     w.emit(inner, f"{alias} = [r for r in {alias} if r.get({col}) == {value}]")
                 elif where["cmp"] == "contains":
                     w.emit(inner, f"{alias} = [r for r in {alias} if str({value}).lower() in str(r.get({col}) or '').lower()]")
-                else:
+                elif where["cmp"] == "on_date":
+                    w.emit(inner, f"{alias} = [r for r in {alias} if _utc_day(r.get({col})) == {value}]")
+                elif where["cmp"] in ("ge", "le"):
                     op_text = ">=" if where["cmp"] == "ge" else "<="
                     w.emit(inner, f"{alias} = [r for r in {alias} if r.get({col}) is not None and r.get({col}) {op_text} {value}]")
+                else:
+                    raise ContractError(f"unknown comparison {where['cmp']!r}")
             w.emit(depth, f"{alias}.sort(key=lambda r: (str(r.get({_lit(step['order_by'])})), str(r.get({_lit(step['pk'])}))))")
             if step.get("limit") is not None:
                 limit = expr(step["limit"])
@@ -225,15 +270,14 @@ def render_tool(name: str, description: str, contract: dict[str, Any]) -> str:
     w = _Writer()
     _ROWS.clear()
     _collect_rows(contract["steps"])
-    w.emit(1, '"""' + description.replace('"""', "'") + '"""')
+    docstring = description.replace("\\", "\\\\").replace('"', "'")  # any text makes a valid docstring
+    w.emit(1, '"""' + docstring + '"""')
     _steps(w, contract["steps"], 1)
     _return(w, contract["returns"])
-    header = []
-    if w.uses_date:
-        header += ["import datetime", "", "", "def _is_date(value):", "    try:",
-                   "        datetime.date.fromisoformat(value)", "    except ValueError:",
-                   "        return False", "    return True", "", ""]
-    return "\n".join(header + [f"def {name}({', '.join(params)}):", *w.lines]) + "\n"
+    code_lines = [f"def {name}({', '.join(params)}):", *w.lines]
+    body = "\n".join(code_lines) + "\n"
+    uses_dates = any(helper in line for line in code_lines[2:] for helper in ("_is_date(", "_instant(", "_utc_day("))
+    return (_DATE_HELPERS if uses_dates else "") + body
 
 
 def describe_expr(e: Any) -> str:
@@ -246,6 +290,8 @@ def describe_expr(e: Any) -> str:
         return arg.replace(".", " ").replace("_", " ")
     if kind in ("add", "sub"):
         return f"{describe_expr(arg[0])} {'+' if kind == 'add' else '-'} {describe_expr(arg[1])}"
+    if kind == "instant":
+        return f"{describe_expr(arg)} as a UTC instant"
     return kind
 
 
@@ -259,7 +305,8 @@ def describe_cond(c: dict[str, Any]) -> str:
         op = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤"}[kind]
         return f"{describe_expr(arg[0])} {op} {describe_expr(arg[1])}"
     if kind == "no_rows":
-        return f"no {arg['table']} row has {arg['col']} = {describe_expr(arg['value'])}"
+        other = " other than this one" if "except" in arg else ""
+        return f"no {arg['table']} row{other} has {arg['col']} = {describe_expr(arg['value'])}"
     if kind == "any_set":
         return f"at least one of {', '.join(arg)} is given"
     if kind == "and":
@@ -279,8 +326,13 @@ def describe_contract(contract: dict[str, Any]) -> tuple[list[str], list[str]]:
                 pre.append(f"a {step['what']} with the given id exists in {step['table']} (else KeyError)")
             elif op == "require":
                 pre.append(f"{describe_cond(step['cond'])} (else {step.get('error', 'ValueError')}: {step['message']})")
-            elif op == "validate" and ("enum" in step or "min" in step):
-                rule = f"one of {', '.join(step['enum'])}" if "enum" in step else f"at least {step['min']}"
+            elif op == "validate" and ("enum" in step or "min" in step or step["type"] in ("date", "datetime")):
+                if "enum" in step:
+                    rule = f"one of {', '.join(step['enum'])}"
+                elif "min" in step:
+                    rule = f"at least {step['min']}" + (f" and at most {step['max']}" if "max" in step else "")
+                else:
+                    rule = TYPE_WORDS[step["type"]]
                 pre.append(f"{step['param']} is {rule} (else ValueError)")
             elif op == "insert":
                 post.append(f"{guard}a new row is added to {step['table']}"
