@@ -242,15 +242,96 @@ def resolve_path(value: Any, path: str) -> Any:
     return current
 
 
+_SELECTORS = ("$pick", "$all", "$sum", "$min", "$max")
+
+
+def _instant_or_none(value: Any) -> _dt.datetime | None:
+    if not isinstance(value, str) or len(value) < 16 or "T" not in value:
+        return None
+    try:
+        parsed = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(_dt.timezone.utc) if parsed.tzinfo else None
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal meaning for selections: instants as instants, numbers by value."""
+    if a == b:
+        return True
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+        return abs(a - b) < 1e-9
+    ia, ib = _instant_or_none(a), _instant_or_none(b)
+    return ia is not None and ia == ib
+
+
+def _matches(row: Any, where: dict[str, Any]) -> bool:
+    if not isinstance(row, dict):
+        return False
+    for column, wanted in where.items():
+        value = row.get(column)
+        if isinstance(wanted, dict) and "$in" in wanted:
+            if not any(same_value(value, w) for w in wanted["$in"]):
+                return False
+        elif isinstance(wanted, dict) and "$on" in wanted:  # the calendar day of a date or date-time
+            if not (isinstance(value, str) and value[:10] == wanted["$on"]):
+                return False
+        elif isinstance(wanted, dict) and "$ne" in wanted:
+            if same_value(value, wanted["$ne"]):
+                return False
+        elif not same_value(value, wanted):
+            return False
+    return True
+
+
+def _select(kind: str, spec: list[Any], field: str | None, outputs: list[Any]) -> Any:
+    """``{"$pick": [step, "items", {where}], "$get": "field"}``: the one row of an earlier output's
+    list that matches ``where`` (``$all``: every match; ``$sum``/``$min``/``$max``: over ``field``)."""
+    step, path, where = spec
+    if not isinstance(step, int) or not 0 <= step < len(outputs):
+        raise KeyError(f"{kind} refers to step {step!r}, but only {len(outputs)} steps ran before")
+    rows = resolve_path(outputs[step], path)
+    if not isinstance(rows, list):
+        raise KeyError(f"{kind}: {path!r} of step {step} is not a list")
+    where = resolve_refs(where or {}, outputs)
+    found = [r for r in rows if _matches(r, where)]
+    values = [r.get(field) if field else r for r in found]
+    if kind == "$pick":
+        if len(found) != 1:
+            raise KeyError(f"$pick on step {step} {path!r}: {len(found)} rows match {where!r}, expected exactly 1")
+        return values[0]
+    if kind == "$all":
+        return values
+    numbers = [v for v in values if v is not None]
+    if kind == "$sum":
+        return round(sum(numbers), 2)
+    if not numbers:
+        raise KeyError(f"{kind} on step {step} {path!r}: no row matches {where!r}")
+    return min(numbers) if kind == "$min" else max(numbers)
+
+
 def resolve_refs(args: Any, outputs: list[Any]) -> Any:
-    """Replace ``{"$ref": [step, "path"]}`` by the value at ``path`` in the output of ``step``."""
+    """Replace references to earlier outputs by their values:
+
+    * ``{"$ref": [step, "path"]}``: the value at ``path`` in the output of ``step``;
+    * ``{"$pick": [step, "items", {col: value}], "$get": "field"}``: ``field`` of the one row of that
+      list whose columns match (values may be references; ``{"$in": [...]}``, ``{"$on": "YYYY-MM-DD"}``
+      and ``{"$ne": v}`` are allowed); ``$all`` gives every match, ``$sum``, ``$min``, ``$max`` fold them.
+    """
     if isinstance(args, dict):
         if set(args) == {"$ref"}:
             step, path = args["$ref"]
             if not isinstance(step, int) or not 0 <= step < len(outputs):
                 raise KeyError(f"reference to step {step!r}, but only {len(outputs)} steps ran before")
             return resolve_path(outputs[step], path)
+        kinds = [k for k in _SELECTORS if k in args]
+        if kinds and set(args) <= {kinds[0], "$get"}:
+            return _select(kinds[0], args[kinds[0]], args.get("$get"), outputs)
         return {k: resolve_refs(v, outputs) for k, v in args.items()}
     if isinstance(args, list):
         return [resolve_refs(v, outputs) for v in args]
     return args
+
+
+def is_reference(value: Any) -> bool:
+    return isinstance(value, dict) and (set(value) == {"$ref"} or any(k in value for k in _SELECTORS))

@@ -1,3 +1,5 @@
+import pytest
+
 from environments.runtime import statekit
 from tests.conftest import ITEMS_SCHEMA
 
@@ -44,3 +46,28 @@ def test_the_context_is_deterministic_after_reset():
     ctx.reset()
     assert [ctx.new_id("x") for _ in range(3)] == first
     assert ctx.now_iso() == "2026-03-02T09:00:00Z"
+
+
+def test_selections_pick_records_by_what_they_are_not_by_position():
+    outputs = [{"items": [{"id": "a", "at": "2026-03-10T09:00:00Z", "amount": 10.0, "status": "open"},
+                          {"id": "b", "at": "2026-03-12T09:00:00Z", "amount": 20.5, "status": "paid"},
+                          {"id": "c", "at": "2026-03-10T14:30:00Z", "amount": 7.25, "status": "open"}]}]
+    pick = {"$pick": [0, "items", {"at": "2026-03-10T09:00:00+00:00"}], "$get": "id"}  # the same instant
+    assert statekit.resolve_refs({"x": pick}, outputs) == {"x": "a"}
+    on_day = {"$all": [0, "items", {"at": {"$on": "2026-03-10"}}], "$get": "id"}
+    assert statekit.resolve_refs(on_day, outputs) == ["a", "c"]
+    nested = {"$pick": [0, "items", {"id": {"$in": on_day}, "amount": {"$ne": 10.0}}], "$get": "id"}
+    assert statekit.resolve_refs(nested, outputs) == "c"
+    total = {"$sum": [0, "items", {"status": {"$in": ["open"]}}], "$get": "amount"}
+    assert statekit.resolve_refs(total, outputs) == 17.25
+    assert statekit.resolve_refs({"$max": [0, "items", {}], "$get": "amount"}, outputs) == 20.5
+
+
+def test_a_selection_that_matches_no_row_or_several_is_a_clear_error():
+    outputs = [{"items": [{"id": "a", "day": "x"}, {"id": "b", "day": "x"}]}]
+    with pytest.raises(KeyError, match="2 rows match"):
+        statekit.resolve_refs({"$pick": [0, "items", {"day": "x"}], "$get": "id"}, outputs)
+    with pytest.raises(KeyError, match="0 rows match"):
+        statekit.resolve_refs({"$pick": [0, "items", {"day": "y"}], "$get": "id"}, outputs)
+    with pytest.raises(KeyError, match="refers to step 3"):
+        statekit.resolve_refs({"$pick": [3, "items", {}], "$get": "id"}, outputs)
