@@ -18,9 +18,23 @@ class Task(models.Model):
     domain = models.ForeignKey("environments.Domain", on_delete=models.CASCADE, related_name="tasks")
     batch = models.ForeignKey("environments.Batch", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="tasks")
+    class Kind(models.TextChoices):
+        WRITE = "write"  # the state must change as the user asked
+        QUESTION = "question"  # read-only: the answer must be said
+        REFUSAL = "refusal"  # the policy forbids it: nothing may change and the refusal must name why
+
     seed = models.BigIntegerField()
     complexity = models.CharField(max_length=8, choices=Complexity.choices)
-    instruction = models.TextField()
+    intent = models.CharField(max_length=200, db_index=True, blank=True,
+                              help_text="the goal kind(s) the task was built from, e.g. cancel_booking:visits")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.WRITE, db_index=True)
+    instruction = models.TextField(help_text="the user scenario as one text (what an LLM user simulator reads)")
+    user_scenario = models.JSONField(default=dict, help_text="τ²-bench user_scenario: persona and instructions "
+                                                             "(domain, reason_for_call, known_info, unknown_info, "
+                                                             "task_instructions); never shown to the agent")
+    script = models.JSONField(default=dict, help_text="the scripted user's script: opening, facts, goals, answers")
+    evaluation = models.JSONField(default=dict, help_text="refusal, targets, near miss, probes, reward basis")
+    policy_version = models.CharField(max_length=16, blank=True, help_text="version of the domain policy it was made with")
     user_profile = models.JSONField(default=dict)
     s0 = models.JSONField(help_text="initial state (hidden from the agent)")
     gold_chain = models.JSONField(help_text="steps; later arguments may be {'$ref': [step, path]}")
@@ -28,7 +42,7 @@ class Task(models.Model):
     gold_outputs = models.JSONField(default=list)
     chain_length = models.PositiveIntegerField(default=0, help_text="steps in the gold chain (lists show it without loading the chain)")
     s_gt = models.JSONField(help_text="ground-truth final state: the gold chain executed on s0")
-    communicate_info = models.JSONField(default=list)
+    communicate_info = models.JSONField(default=list, help_text="answers a question task must be answered with")
     subgraph = models.JSONField(default=list, help_text="tools in the task subgraph H")
     subgraph_edges = models.PositiveIntegerField(default=0)
     h_size = models.PositiveIntegerField(default=0, db_index=True)

@@ -1,43 +1,56 @@
-"""State-based reward: the agent's final state against the ground truth, under column policies.
+"""State-based reward: the agent's final state against the ground truth, under column policies,
+plus the answer and the refusal where the task needs them. Django-free. Every rule is in
+docs/decisions.md, "Reward".
 
-Django-free. Decisions (docs/decisions.md, "Reward"):
-
-* Rows that existed in ``s0`` keep their ids and are compared by primary key.
-* Rows created during the episode have generated (exempt) ids, so they are aligned by content:
-  every ``exact`` column equal, every ``semantic`` column similar, foreign keys to other new rows
-  compared through the alignment (tables are aligned parents first).
-* ``exempt`` columns are ignored; ``exact`` columns must be equal; ``semantic`` columns match when
-  the token-set similarity of their normalized text is at least ``SEMANTIC_THRESHOLD``.
+* **Rows that existed in s0** keep their ids and are compared by primary key. A column the gold
+  run leaves alone must still hold its s0 value, whatever its policy: an edit nobody asked for
+  fails. A column the gold run changes must hold the gold value under the column's policy.
+* **Rows created during the episode** have generated ids, so they are aligned by content: every
+  non-exempt column matches, and foreign keys to other new rows are compared through the
+  alignment (tables are aligned parents first). ``exempt`` covers only what the agent cannot
+  choose: generated ids and the stamps a tool sets.
+* **Equal meaning passes**: instants are compared as instants (``Z`` = ``+00:00``), numbers by
+  value, enums by their declared spelling; ``semantic`` text with :mod:`tasks.semantic` (a
+  paraphrase passes, a negation, a changed number or name fails).
 * Missing and extra rows fail; every table is compared, so collateral damage fails too.
-* Communicate check (τ²-bench's rule): each required string appears, case-insensitively and with
-  commas removed, in some assistant message.
-* The reward is binary (1.0 only when everything matches); the breakdown also gives a partial
-  score, the share of row and column checks that passed.
+* **Answers** (question tasks) must be stated as answers: numbers by value, dates and times as
+  dates and times, names as words; a reply that also mentions more than ``MAX_RECITED`` other values
+  the agent saw in tool results (numbers of two digits or more, dates, names, statuses, ids; not the
+  values the user gave or the task's changes are about) is a recital, not an answer, and fails.
+* **Refusals** pass only when nothing changed (the gold state is s0) and an assistant message
+  refuses and names the reason.
+* The reward is binary (1.0 only when everything holds); the breakdown also gives a partial
+  score, the share of checks that passed.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rapidfuzz import fuzz
+from . import phrasing
+from .semantic import semantic_match
 
-SEMANTIC_THRESHOLD = 0.8
-_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
-
-
-def normalize_text(value: Any) -> str:
-    return " ".join(_PUNCT.sub(" ", str(value).lower()).split())
+MAX_RECITED = 3  # other values the agent saw that a reply may mention and still be an answer
 
 
-def semantic_match(expected: Any, got: Any, threshold: float = SEMANTIC_THRESHOLD) -> bool:
+def same_meaning(expected: Any, got: Any, column_type: str | None = None) -> bool:
+    """Equal meaning: instants as instants, dates as dates, numbers by value, the rest exactly."""
     if expected is None or got is None:
         return expected is got
-    a, b = normalize_text(expected), normalize_text(got)
-    if a == b:
-        return True
-    return fuzz.token_set_ratio(a, b) / 100.0 >= threshold
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return expected is got
+    if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
+        return abs(float(expected) - float(got)) <= 1e-9 * max(1.0, abs(float(expected)))
+    if column_type == "datetime" or (isinstance(expected, str) and isinstance(got, str) and "T" in expected):
+        a, b = phrasing.parse_instant(expected), phrasing.parse_instant(got)
+        if a is not None and b is not None:
+            return a == b
+    if column_type == "date" and isinstance(expected, str) and isinstance(got, str):
+        a, b = phrasing.parse_date(expected), phrasing.parse_date(got)
+        if a is not None and b is not None and len(got.strip()) == 10:
+            return a == b
+    return expected == got
 
 
 @dataclass
@@ -46,7 +59,7 @@ class TableCheck:
     matched: int = 0
     missing: list[Any] = field(default_factory=list)  # gold rows without a counterpart
     extra: list[Any] = field(default_factory=list)  # final rows without a counterpart
-    mismatches: list[dict[str, Any]] = field(default_factory=list)  # {pk, column, policy, expected, got}
+    mismatches: list[dict[str, Any]] = field(default_factory=list)  # {pk, column, policy, expected, got, why}
     checks: int = 0
     passed: int = 0
 
@@ -65,17 +78,19 @@ class RewardResult:
     reward: float
     db_match: bool
     communicate_ok: bool
+    refusal_ok: bool
     partial: float
     tables: list[TableCheck]
     communicate: list[dict[str, Any]]
+    refusal: dict[str, Any] | None = None
 
     def breakdown(self) -> dict[str, Any]:
         failing = [t.as_dict() for t in self.tables if not t.ok]
         return {"reward": self.reward, "db_match": self.db_match, "communicate_ok": self.communicate_ok,
-                "partial": round(self.partial, 4), "failing_tables": failing,
+                "refusal_ok": self.refusal_ok, "partial": round(self.partial, 4), "failing_tables": failing,
                 "tables": {t.table: {"ok": t.ok, "matched": t.matched, "checks": t.checks, "passed": t.passed}
                            for t in self.tables},
-                "communicate_checks": self.communicate, "reasons": self.reasons()}
+                "communicate_checks": self.communicate, "refusal_check": self.refusal, "reasons": self.reasons()}
 
     def reasons(self) -> list[str]:
         out: list[str] = []
@@ -85,10 +100,14 @@ class RewardResult:
             for pk in t.extra[:3]:
                 out.append(f"{t.table}: unexpected row {pk}")
             for m in t.mismatches[:3]:
-                out.append(f"{t.table}[{m['pk']}].{m['column']} ({m['policy']}): expected {m['expected']!r}, got {m['got']!r}")
+                out.append(f"{t.table}[{m['pk']}].{m['column']} ({m['why']}): expected {m['expected']!r}, "
+                           f"got {m['got']!r}")
         for c in self.communicate:
             if not c["met"]:
-                out.append(f"the agent never told the user {c['info']!r}")
+                out.append(f"the agent never told the user {c['label']} ({c['value']!r})" if not c.get("recital")
+                           else f"the reply recites {c['recital']} other values it saw instead of answering")
+        if self.refusal is not None and not self.refusal["met"]:
+            out.append("the agent did not refuse with the reason (" + self.refusal["reason"] + ")")
         return out
 
 
@@ -115,8 +134,8 @@ def _table_order(schema: dict[str, Any]) -> list[str]:
     return order
 
 
-def compare_states(final: dict[str, Any], gold: dict[str, Any], s0: dict[str, Any], schema: dict[str, Any],
-                   threshold: float = SEMANTIC_THRESHOLD) -> list[TableCheck]:
+def compare_states(final: dict[str, Any], gold: dict[str, Any], s0: dict[str, Any],
+                   schema: dict[str, Any]) -> list[TableCheck]:
     policies = _policies(schema)
     mapping: dict[str, dict[Any, Any]] = {}  # table -> final new pk -> gold new pk
     checks: list[TableCheck] = []
@@ -125,67 +144,79 @@ def compare_states(final: dict[str, Any], gold: dict[str, Any], s0: dict[str, An
         check = TableCheck(table)
         final_rows = final.get(table) or {}
         gold_rows = gold.get(table) or {}
-        old = set((s0.get(table) or {}))
+        old_rows = s0.get(table) or {}
 
-        def column_ok(col: str, spec: dict[str, Any], expected: Any, got: Any) -> bool:
-            policy = spec.get("policy", "exact")
-            if policy == "exempt":
-                return True
+        def as_gold(spec: dict[str, Any], got: Any) -> Any:
             fk = spec.get("fk")
             if fk and got is not None and got in mapping.get(fk["table"], {}):
-                got = mapping[fk["table"]][got]
-            if policy == "semantic":
-                return semantic_match(expected, got, threshold)
-            return expected == got
+                return mapping[fk["table"]][got]
+            return got
 
-        def compare_row(pk: Any, expected: dict[str, Any], got: dict[str, Any], record: bool) -> int:
-            failures = 0
-            for col, spec in columns.items():
-                if spec.get("policy", "exact") == "exempt":
-                    continue
-                ok = column_ok(col, spec, expected.get(col), got.get(col))
-                if record:
-                    check.checks += 1
-                    check.passed += ok
-                if not ok:
-                    failures += 1
-                    if record:
-                        check.mismatches.append({"pk": pk, "column": col, "policy": spec.get("policy", "exact"),
-                                                 "expected": expected.get(col), "got": got.get(col)})
-            return failures
+        def goal_ok(spec: dict[str, Any], expected: Any, got: Any) -> bool:
+            got = as_gold(spec, got)
+            if spec.get("policy") == "semantic" and isinstance(expected, str):
+                return semantic_match(expected, got)
+            return same_meaning(expected, got, spec.get("type"))
 
-        # Pre-existing rows: same primary key.
-        for pk in sorted(set(gold_rows) & old, key=str):
-            if pk in final_rows:
-                check.matched += compare_row(pk, gold_rows[pk], final_rows[pk], True) == 0
-            else:
-                check.missing.append(pk)
-                check.checks += 1
-        for pk in sorted((set(final_rows) & old) - set(gold_rows), key=str):
-            check.extra.append(pk)  # a row the gold chain deleted, still present
+        # Rows that existed before: by primary key; untouched columns must stay as they were.
+        for pk in sorted(old_rows, key=str):
+            in_gold, in_final = pk in gold_rows, pk in final_rows
             check.checks += 1
+            if in_gold and not in_final:
+                check.missing.append(pk)
+                continue
+            if in_final and not in_gold:
+                check.extra.append(pk)  # a row the gold run deleted, still present
+                continue
+            if not in_gold:
+                check.passed += 1
+                continue
+            before, expected_row, got_row = old_rows[pk], gold_rows[pk], final_rows[pk]
+            row_ok = True
+            for col in sorted(set(columns) | set(expected_row) | set(got_row)):
+                spec = columns.get(col, {})
+                original, expected, got = before.get(col), expected_row.get(col), got_row.get(col)
+                if same_meaning(original, expected, spec.get("type")):
+                    ok, why = same_meaning(original, got, spec.get("type")), "changed without being asked"
+                else:
+                    ok, why = goal_ok(spec, expected, got), f"{spec.get('policy', 'exact')} mismatch"
+                if not ok:
+                    row_ok = False
+                    check.mismatches.append({"pk": pk, "column": col, "policy": spec.get("policy", "exact"),
+                                             "expected": expected, "got": got, "why": why})
+            check.matched += row_ok
+            check.passed += row_ok
+
         # New rows: align by content, greedily on the fewest mismatching columns.
-        gold_new = [pk for pk in gold_rows if pk not in old]
-        final_new = [pk for pk in final_rows if pk not in old]
+        compared = [c for c, spec in columns.items() if spec.get("policy", "exact") != "exempt"]
+
+        def failures(gold_row: dict[str, Any], final_row: dict[str, Any]) -> list[str]:
+            return [c for c in compared if not goal_ok(columns[c], gold_row.get(c), final_row.get(c))]
+
+        gold_new = [pk for pk in gold_rows if pk not in old_rows]
+        free = [pk for pk in final_rows if pk not in old_rows]
         table_map: dict[Any, Any] = {}
-        free = list(final_new)
         for gpk in gold_new:
-            best = None
-            best_failures = None
+            check.checks += 1
+            best, best_failures = None, None
             for fpk in free:
-                failures = compare_row(gpk, gold_rows[gpk], final_rows[fpk], False)
-                if best_failures is None or failures < best_failures:
-                    best, best_failures = fpk, failures
-                if failures == 0:
+                failing = failures(gold_rows[gpk], final_rows[fpk])
+                if best_failures is None or len(failing) < len(best_failures):
+                    best, best_failures = fpk, failing
+                if not failing:
                     break
-            if best is not None and best_failures == 0:
+            if best is not None and not best_failures:
                 free.remove(best)
                 table_map[best] = gpk
-                compare_row(gpk, gold_rows[gpk], final_rows[best], True)
                 check.matched += 1
+                check.passed += 1
             else:
                 check.missing.append(gpk)
-                check.checks += 1
+                if best is not None:
+                    for col in best_failures or []:
+                        check.mismatches.append({"pk": gpk, "column": col, "policy": columns[col].get("policy", "exact"),
+                                                 "expected": gold_rows[gpk].get(col), "got": final_rows[best].get(col),
+                                                 "why": "closest new row differs"})
         for fpk in free:
             check.extra.append(fpk)
             check.checks += 1
@@ -194,24 +225,81 @@ def compare_states(final: dict[str, Any], gold: dict[str, Any], s0: dict[str, An
     return checks
 
 
-def communicate_checks(required: list[str], assistant_messages: list[str]) -> list[dict[str, Any]]:
-    texts = [str(m).replace(",", "").lower() for m in assistant_messages if m]
+# ---------------------------------------------------------------------------------------------
+# Answers and refusals
+
+
+def _seen_values(observations: list[Any]) -> list[tuple[str, Any]]:
+    """(kind, value) of the scalar values the agent saw in tool results: the candidates of a recital."""
+    found: list[tuple[str, Any]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value >= 10 or value != int(value):  # small integers are everywhere (counts, quantities)
+                found.append(("number", value))
+        elif isinstance(value, str) and 3 <= len(value) <= 60:
+            if phrasing.parse_instant(value):
+                found.append(("datetime", value))
+            elif phrasing.parse_date(value) and len(value) == 10:
+                found.append(("date", value))
+            else:
+                found.append(("words", value))
+
+    for obs in observations:
+        walk(obs)
+    unique: list[tuple[str, Any]] = []
+    for item in found:
+        if item not in unique:
+            unique.append(item)
+    return unique
+
+
+def answer_checks(answers: list[dict[str, Any]], assistant_messages: list[str],
+                  observations: list[Any] | None = None, said: list[Any] | None = None) -> list[dict[str, Any]]:
+    """``said``: values the user gave or the task is about (repeating them back is not a recital)."""
+    text = "\n".join(m for m in assistant_messages if m)
+    said = list(said or [])
+    seen = [(k, v) for k, v in _seen_values(observations or []) if not any(same_meaning(v, s) for s in said)]
     results = []
-    for info in required:
-        needle = str(info).replace(",", "").lower()
-        results.append({"info": info, "met": any(needle in t for t in texts)})
+    for answer in answers:
+        kind, value = answer["kind"], answer["value"]
+        met = phrasing.mentions(text, kind, value)
+        others = [(k, v) for k, v in seen if not same_meaning(value, v)
+                  and not (k == "words" and phrasing.contains_word(str(value), str(v)))]
+        recited = sum(1 for k, v in others if phrasing.mentions(text, k, v))
+        result = {"label": answer.get("label", ""), "value": value, "kind": kind, "met": met and recited <= MAX_RECITED}
+        if met and recited > MAX_RECITED:
+            result["recital"] = recited
+        results.append(result)
     return results
 
 
+def refusal_check(refusal: dict[str, Any], assistant_messages: list[str]) -> dict[str, Any]:
+    said = [m for m in assistant_messages if m and phrasing.refuses(m)]
+    named = [m for m in said if phrasing.contains_any(m, refusal["keywords"])]
+    return {"reason": refusal["reason"], "met": bool(named), "refused": bool(said)}
+
+
 def compute_reward(final: dict[str, Any], gold: dict[str, Any], s0: dict[str, Any], schema: dict[str, Any],
-                   communicate_info: list[str] | None = None, assistant_messages: list[str] | None = None,
-                   threshold: float = SEMANTIC_THRESHOLD) -> RewardResult:
-    tables = compare_states(final, gold, s0, schema, threshold)
-    comms = communicate_checks(communicate_info or [], assistant_messages or [])
+                   answers: list[dict[str, Any]] | None = None, assistant_messages: list[str] | None = None,
+                   observations: list[Any] | None = None, refusal: dict[str, Any] | None = None,
+                   said: list[Any] | None = None) -> RewardResult:
+    tables = compare_states(final, gold, s0, schema)
+    texts = list(assistant_messages or [])
+    comms = answer_checks(answers or [], texts, observations, said)
+    refused = refusal_check(refusal, texts) if refusal else None
     db_match = all(t.ok for t in tables)
     comm_ok = all(c["met"] for c in comms)
-    total = sum(t.checks for t in tables) + len(comms)
-    passed = sum(t.passed for t in tables) + sum(1 for c in comms if c["met"])
+    refusal_ok = refused is None or refused["met"]
+    total = sum(t.checks for t in tables) + len(comms) + (1 if refused else 0)
+    passed = sum(t.passed for t in tables) + sum(1 for c in comms if c["met"]) + (1 if refused and refused["met"] else 0)
     partial = passed / total if total else 1.0
-    return RewardResult(reward=1.0 if db_match and comm_ok else 0.0, db_match=db_match, communicate_ok=comm_ok,
-                        partial=partial, tables=tables, communicate=comms)
+    return RewardResult(reward=1.0 if db_match and comm_ok and refusal_ok else 0.0, db_match=db_match,
+                        communicate_ok=comm_ok, refusal_ok=refusal_ok, partial=partial, tables=tables,
+                        communicate=comms, refusal=refused)

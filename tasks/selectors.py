@@ -7,7 +7,7 @@ from collections import OrderedDict, defaultdict
 from typing import Any
 
 from environments.models import Domain, Tool, ToolTest
-from tasks.instantiation import DomainView, EdgeView, ToolView
+from tasks.instantiation import DomainView, EdgeView, ToolView, policy_version
 from tasks.rollout.episode import pass_hat_k
 
 from .models import Run, Task
@@ -44,7 +44,7 @@ def _load_domain_view(domain: Domain) -> DomainView:
     views = {t.name: ToolView(name=t.name, template=t.template, kind=t.kind, parameters=t.parameters,
                               output_fields=t.output_fields, contract=t.contract, reads=t.reads, writes=t.writes,
                               code=t.code, raises=sorted({r["type"] for r in t.raises} | {"ValueError", "KeyError"}),
-                              positive=positives.get(t.pk)) for t in tools}
+                              positive=positives.get(t.pk), description=t.description) for t in tools}
     edges = [EdgeView(d["src__name"], d["dst__name"], d["kinds"], d["evidence"], d["witnessed"])
              for d in domain.dependencies.values("src__name", "dst__name", "kinds", "evidence", "witnessed")]
     schema = {"tables": {}}
@@ -53,10 +53,12 @@ def _load_domain_view(domain: Domain) -> DomainView:
         schema["tables"][t.name] = {"pk": t.pk_column, "columns": {
             c["name"]: {k: v for k, v in c.items() if k in ("type", "nullable", "fk", "values", "policy") and v is not None}
             for c in t.columns}}
-        tables[t.name] = {"label": t.label, "pk": t.pk_column, "role": t.role}
-    fixture = Domain.objects.filter(pk=domain.pk).values_list("fixture", flat=True).get()
+        tables[t.name] = {"label": t.label, "pk": t.pk_column, "role": t.role, "machine": t.machine}
+    fixture, policy, description = Domain.objects.filter(pk=domain.pk).values_list(
+        "fixture", "policy", "description").get()
     return DomainView(slug=domain.slug, name=domain.name, sector=domain.sector, schema=schema, fixture=fixture,
-                      clock=domain.clock, id_seed=domain.id_seed, tools=views, edges=edges, tables=tables)
+                      clock=domain.clock, id_seed=domain.id_seed, tools=views, edges=edges, tables=tables,
+                      policy=policy, policy_version=policy_version(policy), description=description)
 
 
 def pass_hat(runs: list[Run], k: int) -> float:
@@ -70,8 +72,8 @@ def pass_hat(runs: list[Run], k: int) -> float:
 
 
 # What a list of tasks shows; never the states, chains or expansion records.
-TASK_LIST_FIELDS = ("id", "domain__name", "domain__slug", "seed", "complexity", "status", "h_size", "chain_length",
-                    "instruction", "audit_flags", "created_at")
+TASK_LIST_FIELDS = ("id", "domain__name", "domain__slug", "seed", "complexity", "kind", "intent", "status", "h_size",
+                    "chain_length", "user_scenario", "audit_flags", "created_at")
 
 
 def task_list(status: str | None = None, domain_slug: str | None = None):  # -> QuerySet[Task]
@@ -92,6 +94,10 @@ def task_page(task: Task) -> dict[str, Any]:
         by_agent[r.agent].append(r)
     policies = {name: {c["name"]: c["policy"] for c in columns}
                 for name, columns in task.domain.tables.values_list("name", "columns")}
-    return {"task": task, "gold_diff": diff_states(task.s0, task.s_gt), "policies": policies,
+    gold = [{"tool": s["tool"], "args": s["args"], "literal": c.get("args") if c.get("args") != s["args"] else None}
+            for s, c in zip(task.gold_chain, task.gold_calls or [{}] * len(task.gold_chain))]
+    policy = Domain.objects.filter(pk=task.domain_id).values_list("policy", flat=True).first() or ""
+    return {"task": task, "gold_diff": diff_states(task.s0, task.s_gt), "policies": policies, "gold": gold,
+            "policy": policy,
             "agents": {a: {"runs": rs, "mean": sum(r.reward or 0 for r in rs) / len(rs),
                            "pass_hat_k": pass_hat(rs, len({r.trial for r in rs}))} for a, rs in by_agent.items()}}

@@ -15,7 +15,8 @@ from environments.runtime.executor import SandboxPool
 from environments.runtime.statekit import copy_state
 from tasks.audit import audit
 from tasks.instantiation import COMPLEXITY, GateSettings, Instantiator, TaskDraft, domain_bundle
-from tasks.rollout.episode import AGENTS, EpisodeResult, run_episode
+from tasks.rollout.agents import AGENTS
+from tasks.rollout.episode import EpisodeResult, run_episode
 from tasks.spec import TaskSpec, build_task_spec
 
 from . import selectors
@@ -60,9 +61,16 @@ def start_task_batch(*, domains: list[Domain], per_domain: int, seed: int, compl
 
 
 def _task_counters(task: Task) -> dict[str, Any]:
-    counters: dict[str, Any] = {"tasks_created": 1, "tasks_verified": int(task.status == Task.Status.VERIFIED),
+    verified = int(task.status == Task.Status.VERIFIED)
+    counters: dict[str, Any] = {"tasks_created": 1, "tasks_verified": verified,
                                 "h_size_sum": task.h_size, "chain_length_sum": task.chain_length,
-                                "h_at_least_20": int(task.h_size >= 20)}
+                                "h_at_least_20": int(task.h_size >= 20), f"kind_{task.kind}": 1,
+                                f"verified_{task.kind}": verified}
+    figures = (task.evaluation or {}).get("figures") or {}
+    counters["needs_found_id"] = int(bool(figures.get("needs_found_id")))
+    if task.kind == Task.Kind.WRITE:
+        counters["writes"] = 1
+        counters["writes_own"] = int(bool(figures.get("writes_own")))
     for f in task.audit_flags:
         counters[f"flag_{f['code']}"] = counters.get(f"flag_{f['code']}", 0) + 1
     return counters
@@ -87,7 +95,7 @@ def _make_task(item: BatchItem) -> _MadeTask:
     sandbox = sandbox_pool().get(domain_bundle(view))
     draft = Instantiator(view, sandbox, gate_settings()).build(item.seed, item.payload.get("complexity", "medium"))
     spec = build_task_spec(view, draft)
-    return _MadeTask(domain, draft, spec, audit(spec, sandbox))
+    return _MadeTask(domain, draft, spec, audit(spec, sandbox, view))
 
 
 def _persist_made_task(item: BatchItem, made: _MadeTask) -> batches.Outcome:
@@ -107,8 +115,9 @@ TASKS = batches.BatchKind(name="tasks", job_name="scaleenv.make_task", noun="tas
 def persist_task(domain: Domain, batch: Batch | None, draft: TaskDraft, spec: TaskSpec,
                  flags: list[dict[str, Any]]) -> Task:
     return Task.objects.create(
-        domain=domain, batch=batch, seed=draft.seed, complexity=draft.complexity, instruction=draft.instruction,
-        user_profile=draft.user_profile, s0=draft.s0, gold_chain=draft.gold_chain, gold_calls=draft.gold_calls,
+        domain=domain, batch=batch, seed=draft.seed, complexity=draft.complexity, intent=draft.intent, kind=draft.kind,
+        instruction=draft.instruction, user_scenario=draft.user_scenario, script=draft.script,
+        evaluation=draft.evaluation, policy_version=draft.policy_version, user_profile=draft.user_profile, s0=draft.s0, gold_chain=draft.gold_chain, gold_calls=draft.gold_calls,
         gold_outputs=draft.gold_outputs, chain_length=len(draft.gold_chain), s_gt=draft.s_gt, communicate_info=draft.communicate_info,
         subgraph=draft.subgraph, subgraph_edges=draft.subgraph_edges, h_size=draft.h_size, c_h=draft.c_h,
         distractors=draft.distractors, distractor_count=len(draft.distractors), gate=draft.gate,

@@ -16,8 +16,8 @@ from jsonschema import Draft202012Validator
 
 from environments.runtime import statekit
 from tasks.instantiation import domain_bundle
-from tasks.reward import compute_reward
-from tasks.rollout.episode import STOP, ScriptedUser, tool_message_content
+from tasks.rollout.episode import STOP, score, system_prompt, tool_message_content
+from tasks.rollout.user import ScriptedUser
 from tasks.spec import build_task_spec
 
 from . import selectors
@@ -25,8 +25,6 @@ from .models import Run, Task
 from .services import sandbox_pool
 
 MAX_ARGUMENT_BYTES = 64 * 1024
-SYSTEM = ("You are a helpful agent. Use the tools to do what the user asks, then tell them what you found. "
-          f"End with {STOP} when done.")
 
 
 class SessionError(Exception):
@@ -36,8 +34,8 @@ class SessionError(Exception):
 def start_session(task: Task, owner: Any, agent_model: str = "") -> tuple[Run, list[dict[str, Any]]]:
     view = selectors.domain_view(task.domain)
     spec = build_task_spec(view, task)
-    user = ScriptedUser(spec)
-    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user.first_message()}]
+    opening = ScriptedUser(spec.script).first_message() if spec.script else spec.instruction
+    messages = [{"role": "system", "content": system_prompt(spec)}, {"role": "user", "content": opening}]
     trial = Run.objects.filter(task=task, agent="external").count()
     run = Run.objects.create(task=task, agent="external", agent_model=agent_model[:120], trial=trial, seed=0,
                              messages=messages, steps=[], final_state=task.s0, termination=Run.Termination.RUNNING,
@@ -109,17 +107,29 @@ def send_message(run: Run, content: Any) -> dict[str, Any]:
     text = str(content or "")[:20000]
     view = selectors.domain_view(run.task.domain)
     spec = build_task_spec(view, run.task)
+    earlier = [m["content"] for m in run.messages if m["role"] == "assistant" and m.get("content") is not None]
     run.messages.append({"role": "assistant", "content": text})
     run.steps.append({"index": len(run.steps), "kind": "message", "content": text[:4000]})
     if STOP in text:
         run.save(update_fields=["messages", "steps"])
         return {"user": None, "finished": True, **finish(run, "agent_stop")}
-    reply = ScriptedUser(spec).respond(text)
+    if spec.script is None:
+        reply = f"Thanks. {STOP}"
+    else:  # the scripted user is deterministic: rebuilt from the conversation so far, in any process
+        reply = ScriptedUser.replay(spec.script, earlier).respond(text)
     run.messages.append({"role": "user", "content": reply})
+    run.steps.append({"index": len(run.steps), "kind": "user", "content": reply[:4000]})
     run.save(update_fields=["messages", "steps"])
     if STOP in reply:
         return {"user": reply, "finished": True, **finish(run, "user_stop")}
     return {"user": reply, "finished": False}
+
+
+def _parsed(content: Any) -> Any:
+    try:
+        return json.loads(content) if isinstance(content, str) else content
+    except json.JSONDecodeError:
+        return content
 
 
 def finish(run: Run, termination: str = "agent_stop") -> dict[str, Any]:
@@ -128,10 +138,10 @@ def finish(run: Run, termination: str = "agent_stop") -> dict[str, Any]:
         if not run.session.get("open"):
             return {"reward": run.reward, "breakdown": run.breakdown, "termination": run.termination}
         view = selectors.domain_view(run.task.domain)
-        texts = [m["content"] for m in run.messages if m["role"] == "assistant" and m.get("content")]
-        result = compute_reward(run.final_state, run.task.s_gt, run.task.s0, view.schema, run.task.communicate_info, texts)
-        run.reward = result.reward
-        run.breakdown = result.breakdown()
+        spec = build_task_spec(view, run.task)
+        observations = [_parsed(s.get("observation")) for s in run.steps
+                        if s.get("kind") == "tool_call" and s.get("outcome") == "success"]
+        run.reward, run.breakdown = score(spec, run.final_state, run.messages, observations, termination)
         run.termination = termination
         run.final_hash = run.final_hash or statekit.state_hash(run.final_state)
         run.session = {**run.session, "open": False}

@@ -1,10 +1,11 @@
 """Phase 2: task instantiation by graph expansion (paper §4.2), procedural backend.
 
-seed chain C1 (a walk along data-flow edges, later arguments as references) → s0 that runs it
-(checked in the sandbox) → distractors (checked not to change what C1 does) → profile and
-instruction → s_gt by execution → BFS expansion of the task subgraph H with execution and
-patching → the gate adding chains from unused tools, with a floor on |H|. Every decision is
-recorded on the draft.
+intent → the customer, their records and near misses added to the fixture (s0), and the careful
+agent's gold chain C1 (checked in the sandbox: it must run, and change the state exactly when the
+task is a write) → orthogonal distractors (kept only when C1 reads and writes exactly the same with
+them) → the τ²-shaped user scenario and the scripted user's script, grounded in C1 and s0 → s_gt
+by execution → BFS expansion of the task subgraph H with execution and patching → the gate adding
+chains from unused tools, with a floor on |H|. Every decision is recorded on the draft.
 """
 
 from __future__ import annotations
@@ -20,14 +21,19 @@ import networkx as nx
 from environments.runtime import statekit
 from environments.runtime.executor import EnvironmentBundle, Sandbox
 
-from .instruction import literal_values, profile_from_state, write_instruction
+from tasks import phrasing
+
+from .catalog import Catalog, Rows
+from .intents import GREETINGS, PERSONAS, Context, Intent, NotApplicable, article, customer_word, library
+from .plan import Answer, Plan, Script, render_instructions
 from .view import DomainView, ToolView
 
-COMPLEXITY = {  # chain length range, distractor rows per touched table
-    "easy": {"length": (2, 3), "distractors": 1},
-    "medium": {"length": (3, 4), "distractors": 3},
-    "hard": {"length": (4, 6), "distractors": 6},
+COMPLEXITY = {  # orthogonal distractor rows per touched table; near misses per goal; share of two-goal tasks
+    "easy": {"distractors": 1, "near": 1, "two_goals": 0.0},
+    "medium": {"distractors": 3, "near": 2, "two_goals": 0.0},
+    "hard": {"distractors": 6, "near": 3, "two_goals": 0.6},
 }
+KIND_SHARES = {"write": 0.50, "question": 0.32, "refusal": 0.18}  # the mix of task kinds a batch aims at
 LITERAL_TYPES = ("integer", "number", "boolean")
 
 
@@ -46,18 +52,24 @@ class TaskDraft:
     domain: str
     seed: int
     complexity: str
-    instruction: str
-    user_profile: dict[str, Any]
+    intent: str
+    kind: str  # write | question | refusal
+    instruction: str  # the user scenario rendered as one text (what an LLM user simulator reads)
+    user_scenario: dict[str, Any]  # τ²-bench's persona + instructions
+    user_profile: dict[str, Any]  # who the customer is: {"table", "pk", "name", "email"}
+    script: dict[str, Any]  # the scripted user's script (tasks.instantiation.plan.Script)
     s0: dict[str, Any]
-    gold_chain: list[dict[str, Any]]  # arguments may be {"$ref": [step, path]}
+    gold_chain: list[dict[str, Any]]  # arguments may hold references ($ref, $pick, ...)
     gold_calls: list[dict[str, Any]]  # the same calls with the literal arguments they ran with
     gold_outputs: list[Any]
     s_gt: dict[str, Any]
-    communicate_info: list[str]
+    communicate_info: list[dict[str, Any]]  # answers: {kind, value, label, source}
+    evaluation: dict[str, Any]  # refusal, targets, near miss, collateral probe, purpose, rows added
     distractors: list[dict[str, str]]
     subgraph: list[str]
     subgraph_edges: int
     c_h: float
+    policy_version: str = ""
     gate: list[dict[str, Any]] = field(default_factory=list)
     patches: list[dict[str, Any]] = field(default_factory=list)
     expansion: list[dict[str, Any]] = field(default_factory=list)
@@ -83,8 +95,8 @@ def _is_literal_param(schema: dict[str, Any], name: str) -> bool:
 
 def sample_chain(view: DomainView, rng: random.Random, length: int, allowed: set[str] | None = None,
                  want_write: bool | None = None) -> list[dict[str, Any]] | None:
-    """A walk of ``length`` tools along data-flow edges; arguments of later steps reference
-    earlier outputs wherever an edge provides them."""
+    """A walk of ``length`` tools along data-flow edges (the gate's candidate chains among unused
+    tools); arguments of later steps reference earlier outputs wherever an edge provides them."""
     usable = [t for t in view.tools.values() if t.positive is not None and (allowed is None or t.name in allowed)]
     if not usable:
         return None
@@ -105,7 +117,6 @@ def sample_chain(view: DomainView, rng: random.Random, length: int, allowed: set
         if want_write and index == length - 1:
             writers = [e for e in options if view.tools[e.dst].mutates]
             options = writers or options
-        # Prefer witnessed edges: running A then B with A's output is known to work.
         witnessed = [e for e in options if e.witnessed]
         edge = rng.choice(sorted(witnessed or options, key=lambda e: e.dst))
         nxt = view.tools[edge.dst]
@@ -121,15 +132,6 @@ def sample_chain(view: DomainView, rng: random.Random, length: int, allowed: set
     if want_write is False and any(view.tools[s["tool"]].mutates for s in chain):
         return None
     return chain
-
-
-def _chain_patch(view: DomainView, chain: list[dict[str, Any]]) -> dict[str, Any]:
-    state = view.fixture
-    for step in chain:
-        patch = view.tools[step["tool"]].positive[0]
-        if patch:
-            state = statekit.apply_diff(state, patch)
-    return statekit.diff_states(view.fixture, state)
 
 
 def run_chain(sandbox: Sandbox, chain: list[dict[str, Any]], state: dict[str, Any]) -> dict[str, Any] | None:
@@ -155,29 +157,10 @@ def _distractors(view: DomainView, s0: dict[str, Any], tables: list[str], per_ta
             pk = f"{str(row[pk_col]).split('_')[0]}_dx{rng.getrandbits(28):07x}"
             row[pk_col] = pk
             state[table][pk] = row
-            added.append({"table": table, "pk": pk})
+            added.append({"table": table, "pk": pk, "why": "orthogonal distractor"})
     if statekit.validate_rows(view.schema, state):
         return s0, []
     return state, added
-
-
-def _communicate(view: DomainView, chain: list[dict[str, Any]], outputs: list[Any]) -> list[str]:
-    """Values the agent must tell the user: scalar fields of the last read output."""
-    for step, out in zip(reversed(chain), reversed(outputs)):
-        if view.tools[step["tool"]].mutates or not isinstance(out, dict):
-            continue
-        values = []
-        for key in ("total", "average", "rate", "count", "balance", "status"):
-            if key in out and isinstance(out[key], (int, float, str)) and not isinstance(out[key], bool):
-                values.append(str(out[key]))
-        if not values:
-            for key, value in out.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.endswith("_id"):
-                    values.append(str(value))
-                    break
-        if values:
-            return values[:2]
-    return []
 
 
 def _edges_within(graph: nx.DiGraph, nodes: set[str]) -> int:
@@ -196,45 +179,215 @@ def gate_score(unused: int, c_h: float, g_d: float) -> float:
     return round(g_d * (1 - min(c_h, 1.0)) * min(1.0, unused / 5), 4)
 
 
+def swap_values(value: Any, swaps: list[list[Any]]) -> Any:
+    """``value`` with every value in ``swaps`` replaced, whole lists included (the gold chain
+    acting on the near miss)."""
+    for old, new in swaps:
+        if value == old and type(value) is type(old):
+            return new
+    if isinstance(value, dict):
+        return {k: swap_values(v, swaps) for k, v in value.items()}
+    if isinstance(value, list):
+        return [swap_values(v, swaps) for v in value]
+    return value
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _lower(text: str) -> str:
+    return text if text[:2] == "I " or text[:2] == "I'" else text[:1].lower() + text[1:]
+
+
+def _other_value(schema: dict[str, Any], current: Any) -> Any:
+    """A schema-valid value different from ``current`` (for the collateral probe)."""
+    if "enum" in schema:
+        others = [v for v in schema["enum"] if v != current]
+        return others[0] if others else None
+    if schema.get("type") == "integer":
+        low = int(schema.get("minimum", 0))
+        high = int(schema.get("maximum", low + 10))
+        return low if current != low else min(high, low + 1)
+    if schema.get("type") == "number":
+        return round(float(current or 0) + 7.5, 2)
+    if schema.get("type") == "boolean":
+        return not bool(current)
+    if schema.get("format") == "date":
+        return "2026-06-15" if current != "2026-06-15" else "2026-06-16"
+    if schema.get("format") == "date-time":
+        return "2026-06-15T10:00:00Z" if current != "2026-06-15T10:00:00Z" else "2026-06-16T10:00:00Z"
+    if schema.get("type") == "string":
+        return f"{current} (edited)" if current else "Edited by the agent"
+    return None
+
+
 class Instantiator:
     def __init__(self, view: DomainView, sandbox: Sandbox, settings: GateSettings | None = None) -> None:
         self.view = view
         self.sandbox = sandbox
         self.settings = settings or GateSettings()
         self.graph = view.graph()
+        self.catalog = Catalog(view)
+        self.intents = library(self.catalog)
 
-    # -- seed chain, s0, s_gt ---------------------------------------------------------------
+    # -- the intent, s0 and the gold chain ---------------------------------------------------
 
-    def _seed_chain(self, rng: random.Random, complexity: str, read_only: bool) -> tuple[list, dict, dict]:
-        lo, hi = COMPLEXITY[complexity]["length"]
-        for _attempt in range(40):
-            chain = sample_chain(self.view, rng, rng.randint(lo, hi), want_write=not read_only)
-            if chain is None:
+    def _kinds(self, rng: random.Random) -> list[str]:
+        """Kinds to try, the drawn one first (by the batch's target mix)."""
+        available = [k for k in KIND_SHARES if any(i.kind == k for i in self.intents)]
+        if not available:
+            raise InstantiationError("this domain supports no intent (no customer table, or no way to find "
+                                     "customers by e-mail)")
+        weights = [KIND_SHARES[k] for k in available]
+        first = rng.choices(available, weights)[0]
+        return [first] + [k for k in available if k != first]
+
+    def _plan(self, rng: random.Random, complexity: str) -> tuple[Plan, dict[str, Any], dict[str, Any]]:
+        errors: list[str] = []
+        for kind in self._kinds(rng):
+            # Goal families first (cancel, book, pay, ask…), then the family's shapes: a domain with
+            # three booking tables does not get three times as many booking tasks.
+            families: dict[str, list[Intent]] = {}
+            for i in self.intents:
+                if i.kind == kind:
+                    families.setdefault(i.name.split(":")[0], []).append(i)
+            order = sorted(families)
+            rng.shuffle(order)
+            options = []
+            for family in order:
+                shapes = list(families[family])
+                rng.shuffle(shapes)
+                options.extend(shapes[:2])
+            for intent in options[:6]:
+                built = self._try(intent, rng, complexity, errors)
+                if built is not None:
+                    return built
+        raise InstantiationError("no intent could be built: " + "; ".join(errors[-4:]))
+
+    def _try(self, intent: Intent, rng: random.Random, complexity: str,
+             errors: list[str]) -> tuple[Plan, dict[str, Any], dict[str, Any]] | None:
+        state = statekit.copy_state(self.view.fixture)
+        rows = Rows(self.catalog, state, rng)
+        ctx = Context(self.catalog, rows, rng, complexity, near_misses=COMPLEXITY[complexity]["near"])
+        try:
+            results = [(intent, intent.build(ctx))]
+            if intent.kind != "refusal" and rng.random() < COMPLEXITY[complexity]["two_goals"]:
+                others = [i for i in self.intents if i.kind != "refusal" and i.name.split(":")[0] != intent.name.split(":")[0]]
+                rng.shuffle(others)
+                for other in others[:3]:
+                    snapshot = (statekit.copy_state(state), list(ctx.chain.steps), list(ctx.facts), list(ctx.targets),
+                                list(rows.added))
+                    try:
+                        results.append((other, other.build(ctx)))
+                        break
+                    except (NotApplicable, LookupError, KeyError):
+                        state.clear()
+                        state.update(snapshot[0])
+                        ctx.chain.steps[:], ctx.facts[:], ctx.targets[:], rows.added[:] = snapshot[1:]
+        except (NotApplicable, LookupError, KeyError) as exc:
+            errors.append(f"{intent.name}: {exc}")
+            return None
+        problems = rows.validate()
+        if problems:
+            errors.append(f"{intent.name}: s0 is not valid ({problems[0]})")
+            return None
+        plan = self._assemble(ctx, results, rng)
+        run = run_chain(self.sandbox, plan.gold, state)
+        if run is None:
+            errors.append(f"{intent.name}: the gold chain does not run on s0")
+            return None
+        changed = statekit.state_hash(run["state"]) != statekit.state_hash(state)
+        if changed != (plan.kind == "write"):
+            errors.append(f"{intent.name}: the gold chain {'changes' if changed else 'does not change'} the state")
+            return None
+        outputs = [r.get("value") for r in run["results"]]
+        for answer in plan.script.answers:
+            # The answer is what the gold run reads (after any change the task makes before it).
+            try:
+                answer.value = statekit.resolve_refs(answer.source, outputs)
+            except KeyError as exc:
+                errors.append(f"{intent.name}: the answer cannot be read from the gold outputs ({exc})")
+                return None
+            if answer.value is None or len(phrasing.humanize(answer.value)) < 2:
+                errors.append(f"{intent.name}: the answer {answer.value!r} is too short to be checked as said")
+                return None
+        return plan, state, run
+
+    def _assemble(self, ctx: Context, results: list[tuple[Intent, dict[str, Any]]], rng: random.Random) -> Plan:
+        parts = [r for _i, r in results]
+        kinds = {r["kind"] for r in parts}
+        kind = "refusal" if "refusal" in kinds else "write" if "write" in kinds else "question"
+        motive_first, motive_second = parts[0].get("motive", ("", ""))
+        greeting = rng.choice(GREETINGS)
+        first = parts[0]["ask"]
+        asks = [_lower(first) if greeting.endswith(",") else first] + [f"Also, {_lower(p['ask'])}" for p in parts[1:]]
+        opening = f"{greeting} {' '.join(asks)}"
+        if motive_first and len(parts) == 1 and rng.random() < 0.6:
+            opening += f" {_capital(motive_first)}."
+        goal = " ".join(p["restate"] for p in parts)
+        writes = [p["goal"] for p in parts if "goal" in p]
+        answers: list[Answer] = [p["answer"] for p in parts if "answer" in p]
+        refusal = next((p["refusal"] for p in parts if p.get("refusal")), None)
+        person = ctx.person
+        name = ctx.user_name()
+        whats = " and ".join(p["what"] for p in parts)
+        reason = f"You want to {parts[0]['what']}" + (f" because {motive_second}" if motive_second else "") + "".join(
+            f"; you also want to {p['what']}" for p in parts[1:]) + "."
+        instructions = ["Give one piece of information at a time, and only when the agent asks for it.",
+                        "You do not know any internal ids or reference numbers; never make one up."]
+        if writes and kind != "refusal":
+            instructions.append("When the agent describes a change and asks you to confirm, say yes only if it is "
+                                "exactly what you asked for; otherwise say no and explain which one you mean.")
+        if kind == "refusal":
+            instructions.append("If the agent says it cannot do it, ask once whether there is really no way, then "
+                                "accept the answer and end the conversation.")
+        if answers:
+            instructions.append("Once the agent has told you what you asked, thank them and end the conversation.")
+        script = Script(kind=kind, opening=opening, goal=goal, facts=ctx.facts, unknowns=ctx.unknowns, writes=writes,
+                        answers=answers, refusal=refusal, insist_once=True, seed=rng.getrandbits(32))
+        who = customer_word(person)
+        persona = f"{name}, {article(who)} {who} of {self.view.name}; {rng.choice(PERSONAS)}."
+        purpose = (f"{kind.capitalize()} task ({', '.join(i.name.split(':')[0].replace('_', ' ') for i, _r in results)}): "
+                   f"the customer wants to {whats.replace('your ', 'their ')}.")
+        swaps = [s for p in parts for s in (p.get("swap") or [])]
+        return Plan(intent="+".join(i.name for i, _r in results), kind=kind,
+                    user={"table": person.name, "pk": ctx.user_row[person.pk]}, gold=list(ctx.chain.steps),
+                    script=script, persona=persona, reason_for_call=reason, task_instructions=instructions,
+                    purpose=purpose, targets=list(ctx.targets), near_miss={"swap": swaps} if swaps else None,
+                    collateral=self._collateral(ctx, ctx.chain.steps), rows_added=list(ctx.rows.added))
+
+    def _collateral(self, ctx: Context, gold: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """An edit nobody asked for (the collateral probe): one column of the customer's row, or
+        else of another existing row, that the gold chain does not set, changed to a valid value."""
+        touched = {(s["tool"], p) for s in gold for p in s["args"]}
+        tools = self.view.tools_for("update", ctx.person.name) + [
+            t for t in self.view.tools.values() if t.template == "update" and t.table != ctx.person.name]
+        for tool in tools:
+            table = self.catalog.tables.get(tool.table or "")
+            if table is None:
                 continue
-            s0 = statekit.apply_diff(self.view.fixture, _chain_patch(self.view, chain))
-            run = run_chain(self.sandbox, chain, s0)
-            if run is None:
-                continue
-            if not read_only and statekit.state_hash(run["state"]) == statekit.state_hash(s0):
-                continue  # writes that cancel out (create, then delete): doing nothing would pass
-            if read_only and not _communicate(self.view, chain, [r.get("value") for r in run["results"]]):
-                continue  # a read-only task needs something to tell the user
-            return chain, s0, run
-        raise InstantiationError("no seed chain of this length runs on any state built for it")
+            key = self.catalog.key_param(tool, table.name)
+            rows = [ctx.user_row] if table.name == ctx.person.name else sorted(
+                ctx.rows.state.get(table.name, {}).values(), key=lambda r: str(r[table.pk]))[:3]
+            for row in rows:
+                for param, schema in tool.parameters["properties"].items():
+                    if param == key or (tool.name, param) in touched or param not in table.columns:
+                        continue
+                    value = _other_value(schema, row.get(param))
+                    if value is not None and value != row.get(param):
+                        return {"tool": tool.name, "args": {key: row[table.pk], param: value}}
+        return None
 
     def build(self, seed: int, complexity: str = "medium") -> TaskDraft:
         if complexity not in COMPLEXITY:
             raise ValueError(f"complexity must be one of {', '.join(COMPLEXITY)}")
         rng = random.Random(f"task:{self.view.slug}:{seed}")
-        read_only = rng.random() < 0.2
-        try:
-            chain, s0, run = self._seed_chain(rng, complexity, read_only)
-        except InstantiationError:
-            chain, s0, run = self._seed_chain(rng, complexity, not read_only)
+        plan, s0, run = self._plan(rng, complexity)
+        chain = plan.gold
         outputs = [r.get("value") for r in run["results"]]
-        calls = [{"tool": s["tool"], "args": r.get("args", s["args"])} for s, r in zip(chain, run["results"])]
-        touched = sorted({t for s in chain for t in self.view.tools[s["tool"]].reads + self.view.tools[s["tool"]].writes})
         gold_diff = statekit.diff_states(s0, run["state"])
+        touched = sorted({t for s in chain for t in self.view.tools[s["tool"]].reads + self.view.tools[s["tool"]].writes})
         distractors: list[dict[str, str]] = []
         # Table by table: keep a table's distractors only if the gold chain reads and writes
         # exactly the same with them (they are functionally orthogonal to the goal).
@@ -247,19 +400,27 @@ class Instantiator:
                     statekit.diff_states(candidate, again["state"]) == gold_diff:
                 s0, run = candidate, again
                 distractors.extend(added)
-        s_gt = run["state"]
-        communicate = _communicate(self.view, chain, outputs) if not any(
-            self.view.tools[s["tool"]].mutates for s in chain) else []
-        profile = profile_from_state(self.view, s0, rng)
-        instruction = write_instruction(self.view, chain, communicate, rng)
-        profile["known_info"] = literal_values(chain)
-        draft = TaskDraft(domain=self.view.slug, seed=seed, complexity=complexity, instruction=instruction,
-                          user_profile=profile, s0=s0, gold_chain=chain, gold_calls=calls, gold_outputs=outputs,
-                          s_gt=s_gt, communicate_info=communicate, distractors=distractors, subgraph=[],
-                          subgraph_edges=0, c_h=0.0)
+        calls = [{"tool": s["tool"], "args": r.get("args", s["args"])} for s, r in zip(chain, run["results"])]
+        scenario = plan.user_scenario(self.view.name)
+        person = self.catalog.person
+        user_row = s0[person.name][plan.user["pk"]]
+        profile = {**plan.user, "name": user_row.get(self.catalog.name_column(person)),
+                   "email": user_row.get(self.catalog.email_column(person))}
+        evaluation = {"purpose": plan.purpose, "refusal": plan.script.refusal.__dict__ if plan.script.refusal else None,
+                      "targets": [t.__dict__ for t in plan.targets], "near_miss": plan.near_miss,
+                      "collateral": plan.collateral, "rows_added": plan.rows_added,
+                      "reward_basis": ["DB"] + (["COMMUNICATE"] if plan.script.answers else [])
+                      + (["REFUSAL"] if plan.kind == "refusal" else [])}
+        draft = TaskDraft(domain=self.view.slug, seed=seed, complexity=complexity, intent=plan.intent, kind=plan.kind,
+                          instruction=render_instructions(scenario), user_scenario=scenario, user_profile=profile,
+                          script=plan.script.as_dict(), s0=s0, gold_chain=chain, gold_calls=calls, gold_outputs=outputs,
+                          s_gt=run["state"], communicate_info=[a.__dict__ for a in plan.script.answers],
+                          evaluation=evaluation, distractors=distractors, subgraph=[], subgraph_edges=0, c_h=0.0,
+                          policy_version=self.view.policy_version)
         self._expand(draft, rng)
+        draft.evaluation["figures"] = task_figures(self.view, draft)
         draft.content_hash = hashlib.sha256(statekit.canonical_json(
-            {"chain": draft.gold_chain, "s0": draft.s0}).encode()).hexdigest()
+            {"chain": draft.gold_chain, "s0": draft.s0, "script": draft.script}).encode()).hexdigest()
         return draft
 
     # -- expansion --------------------------------------------------------------------------
@@ -380,3 +541,45 @@ class Instantiator:
         draft.subgraph = sorted(h)
         draft.subgraph_edges = _edges_within(self.graph, h)
         draft.c_h = round(complexity_score(self.graph, h, settings), 4)
+
+
+def task_figures(view: DomainView, draft: TaskDraft) -> dict[str, Any]:
+    """Per-task figures a batch summary adds up (tasks-that-teach.md §4)."""
+    catalog = Catalog(view)
+    person = catalog.person
+    user_pk = draft.user_profile.get("pk")
+    found_ids = any(statekit.is_reference(v) for s in draft.gold_chain for v in s["args"].values())
+    owned, changed = 0, 0
+    diff = statekit.diff_states(draft.s0, draft.s_gt)
+    for table, change in diff.items():
+        rows = {**{pk: row for pk, row in change.get("added", {}).items()},
+                **{pk: draft.s_gt[table][pk] for pk in change.get("changed", {})}}
+        for pk, row in rows.items():
+            changed += 1
+            owned += _linked_to(catalog, draft.s_gt, table, row, user_pk, depth=3)
+    return {"needs_found_id": found_ids, "rows_changed": changed, "rows_changed_owned": owned,
+            "writes_own": (owned == changed) if changed else None, "person": person.name if person else None}
+
+
+def _linked_to(catalog: Catalog, state: dict[str, Any], table: str, row: dict[str, Any], user_pk: Any,
+               depth: int, reverse: bool = True) -> bool:
+    """Whether a row is the customer's, or points (through foreign keys) at a row of theirs, or is
+    pointed at by a row of theirs (the resource a booking of theirs holds: a place given back or taken)."""
+    t = catalog.tables.get(table)
+    if t is None or depth < 0:
+        return False
+    if catalog.person and table == catalog.person.name:
+        return row.get(t.pk) == user_pk
+    for fk, target in t.fks().items():
+        parent = (state.get(target) or {}).get(row.get(fk))
+        if parent is not None and _linked_to(catalog, state, target, parent, user_pk, depth - 1, reverse=False):
+            return True
+    if not reverse:
+        return False
+    for other_name, other in catalog.tables.items():
+        for fk, target in other.fks().items():
+            if target == table and other_name != table and any(
+                    r.get(fk) == row.get(t.pk) and _linked_to(catalog, state, other_name, r, user_pk, depth - 1, False)
+                    for r in (state.get(other_name) or {}).values()):
+                return True
+    return False

@@ -1,4 +1,5 @@
-"""A tiny hand-made environment for audit and episode tests, and synthesized domains for the rest."""
+"""A tiny hand-made environment for mechanics tests; a synthesized domain and real tasks built on
+it (through the Instantiator) for the rest."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import copy
 import pytest
 
 from environments.runtime.executor import EnvironmentBundle, Sandbox, SandboxConfig
-from tasks.spec import TaskSpec
-from tests.conftest import sandbox_mode
+from tasks.instantiation import Instantiator, InstantiationError, domain_bundle, view_from_result
+from tasks.spec import TaskSpec, build_task_spec
+from tests.conftest import sandbox_mode, synthesized
 
 NOTES_SCHEMA = {"tables": {"notes": {"pk": "note_id", "columns": {
     "note_id": {"type": "string", "policy": "exempt"},
@@ -75,3 +77,40 @@ def stored_tasks(seed: int, per_domain: int) -> list:
     for item in batch.items.all():
         batches.run_item(item.pk, worker="test")
     return list(Task.objects.filter(domain=domain).order_by("seed"))
+
+
+class Engine:
+    """A synthesized domain (seed 1001), a live sandbox on it and an instantiator."""
+
+    def __init__(self, seed: int = 1001) -> None:
+        self.view = view_from_result(synthesized(seed))
+        self.sandbox = Sandbox(domain_bundle(self.view), SandboxConfig(mode=sandbox_mode()))
+        self.instantiator = Instantiator(self.view, self.sandbox)
+        self._cache: dict[tuple[int, str], object] = {}
+
+    def draft(self, seed: int, level: str = "medium"):
+        key = (seed, level)
+        if key not in self._cache:
+            self._cache[key] = self.instantiator.build(seed, level)
+        return copy.deepcopy(self._cache[key])
+
+    def task(self, kind: str | None = None, intent: str | None = None, level: str = "medium", start: int = 0):
+        """The first draft (from seed ``start`` on) of a kind and intent family, and its spec."""
+        for seed in range(start, start + 400):
+            try:
+                draft = self.draft(seed, level)
+            except InstantiationError:
+                continue
+            if (kind is None or draft.kind == kind) and (intent is None or draft.intent.split(":")[0] == intent):
+                return draft, build_task_spec(self.view, draft)
+        raise LookupError(f"no {kind} {intent} task in 400 seeds")
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+
+@pytest.fixture(scope="session")
+def engine():
+    made = Engine()
+    yield made
+    made.close()

@@ -1,71 +1,105 @@
-"""Task instantiation by graph expansion on a synthesized domain."""
+"""Task instantiation on a synthesized domain: intents, a τ²-shaped scenario, a careful agent's gold
+chain, s0 with near misses, s_gt by execution, expansion and the gate."""
 
 import networkx as nx
 import pytest
 
 from environments.runtime import statekit
-from environments.runtime.executor import Sandbox, SandboxConfig
-from tasks.audit import ungrounded_arguments
-from tasks.instantiation import COMPLEXITY, Instantiator, domain_bundle, view_from_result
+from tasks.audit import leaks, unreachable
+from tasks.instantiation import COMPLEXITY
+from tasks.instantiation.pipeline import GateSettings, complexity_score, gate_score
 from tasks.spec import build_task_spec
-from tasks.instantiation.pipeline import complexity_score, gate_score
-from tests.conftest import sandbox_mode, synthesized
+
+SCENARIO_FIELDS = {"domain", "reason_for_call", "known_info", "unknown_info", "task_instructions"}
 
 
 @pytest.fixture(scope="module")
-def built():
-    view = view_from_result(synthesized(1001))
-    with Sandbox(domain_bundle(view), SandboxConfig(mode=sandbox_mode())) as sandbox:
-        inst = Instantiator(view, sandbox)
-        drafts = [inst.build(seed, level) for seed, level in zip(range(9), list(COMPLEXITY) * 3)]
-        replays = [sandbox.run_sequence(d.gold_chain, state=statekit.copy_state(d.s0), return_state=True) for d in drafts]
-        yield view, drafts, replays
+def built(engine):
+    drafts = [engine.draft(seed, level) for seed, level in zip(range(12), list(COMPLEXITY) * 4)]
+    replays = [engine.sandbox.run_sequence(d.gold_chain, state=statekit.copy_state(d.s0), return_state=True)
+               for d in drafts]
+    return engine.view, drafts, replays
 
 
-def test_seed_chains_have_the_length_of_their_level_and_reference_earlier_outputs(built):
+def test_every_task_has_a_tau2_user_scenario_and_a_script_for_the_user(built):
     view, drafts, _ = built
     for d in drafts:
-        lo, hi = COMPLEXITY[d.complexity]["length"]
-        assert 2 <= len(d.gold_chain) <= hi
-        assert any(isinstance(v, dict) and "$ref" in v for s in d.gold_chain[1:] for v in s["args"].values())
+        assert set(d.user_scenario) == {"persona", "instructions"}
+        assert set(d.user_scenario["instructions"]) == SCENARIO_FIELDS
+        assert d.user_scenario["instructions"]["domain"] == view.name
+        assert d.script["opening"] and d.script["facts"]
+        assert d.user_profile["name"] and d.user_profile["email"]
+        assert d.kind in ("write", "question", "refusal") and d.intent
 
 
-def test_s_gt_is_the_gold_chain_executed_on_s0(built):
+def test_nothing_the_user_says_names_a_tool_a_parameter_or_an_id_and_ids_are_found_with_tools(built):
+    view, drafts, _ = built
+    for d in drafts:
+        spec = build_task_spec(view, d)
+        assert leaks(spec, view) == []
+        assert unreachable(spec) == []
+        if d.kind != "refusal":  # a refusal about someone else's record needs only the caller looked up
+            assert any(statekit.is_reference(v) for s in d.gold_chain for v in s["args"].values())
+
+
+def test_the_gold_chain_finds_the_customer_by_e_mail_first(built):
+    view, drafts, _ = built
+    for d in drafts:
+        first = d.gold_chain[0]
+        assert first["tool"].startswith("search_") and d.user_profile["email"] in first["args"].values()
+
+
+def test_s_gt_is_the_gold_chain_executed_on_s0_and_only_write_tasks_change_it(built):
     _, drafts, replays = built
     for d, run in zip(drafts, replays):
         assert [r["outcome"] for r in run["results"]] == ["success"] * len(d.gold_chain)
         assert run["state_hash"] == statekit.state_hash(d.s_gt)
+        changed = statekit.state_hash(d.s_gt) != statekit.state_hash(d.s0)
+        assert changed == (d.kind == "write"), d.intent
 
 
-def test_distractors_are_marked_schema_valid_and_do_not_change_the_gold_run(built):
+def test_near_misses_and_distractors_are_marked_schema_valid_and_do_not_change_the_gold_run(built):
     view, drafts, _ = built
-    assert any(d.distractors for d in drafts)
+    assert any(r["why"].startswith("near miss") for d in drafts for r in d.evaluation["rows_added"])
     hard = [len(d.distractors) for d in drafts if d.complexity == "hard"]
     easy = [len(d.distractors) for d in drafts if d.complexity == "easy"]
     assert max(hard) > max(easy)
     for d in drafts:
         assert statekit.validate_rows(view.schema, d.s0) == []
-        for row in d.distractors:
+        for row in d.distractors + d.evaluation["rows_added"]:
             assert row["pk"] in d.s0[row["table"]]
+        for row in d.distractors:
             assert d.s_gt[row["table"]].get(row["pk"]) == d.s0[row["table"]][row["pk"]]
 
 
-def test_instructions_state_every_literal_and_vary_in_wording(built):
-    view, drafts, _ = built
-    for d in drafts:
-        assert ungrounded_arguments(build_task_spec(view, d)) == []
-        assert d.user_profile["name"]
-    openings = {d.instruction.split(" Please")[0] for d in drafts}
-    assert len(openings) >= 3
+def test_write_tasks_change_only_the_customers_records(built):
+    _, drafts, _ = built
+    writes = [d for d in drafts if d.kind == "write"]
+    assert writes
+    for d in writes:
+        figures = d.evaluation["figures"]
+        assert figures["writes_own"], (d.intent, figures)
 
 
-def test_read_only_tasks_carry_what_must_be_communicated(built):
-    view, drafts, _ = built
+def test_the_same_seed_gives_the_same_task(engine):
+    first = engine.instantiator.build(5, "medium")
+    again = engine.instantiator.build(5, "medium")
+    assert first.content_hash == again.content_hash and first.script == again.script
+
+
+def test_a_batch_mixes_writes_questions_and_refusals(engine):
+    kinds = {engine.draft(seed, "easy").kind for seed in range(40, 70)}
+    assert kinds == {"write", "question", "refusal"}
+
+
+def test_question_tasks_carry_their_answers_and_refusals_their_forbidden_call(built):
+    _, drafts, _ = built
     for d in drafts:
-        writes = any(view.tools[s["tool"]].mutates for s in d.gold_chain)
-        assert writes or d.communicate_info
-        if writes:
-            assert statekit.state_hash(d.s_gt) != statekit.state_hash(d.s0)
+        if d.kind == "question":
+            assert d.communicate_info and all(len(str(a["value"])) >= 2 for a in d.communicate_info)
+        if d.kind == "refusal":
+            refusal = d.evaluation["refusal"]
+            assert refusal["forbidden"]["tool"] and refusal["keywords"] and refusal["by"] in ("tool", "policy")
 
 
 def test_expansion_admits_only_executable_tools_and_reaches_the_floor(built):
@@ -77,8 +111,7 @@ def test_expansion_admits_only_executable_tools_and_reaches_the_floor(built):
         assert d.h_size >= min(20, len(component))
         admitted = {e["tool"] for e in d.expansion if e["outcome"].startswith("success")}
         assert admitted <= set(d.subgraph)
-        assert d.c_h == round(complexity_score(graph, set(d.subgraph), __import__("tasks.instantiation.pipeline",
-                                                                                 fromlist=["GateSettings"]).GateSettings()), 4)
+        assert d.c_h == round(complexity_score(graph, set(d.subgraph), GateSettings()), 4)
 
 
 def test_every_gate_decision_is_recorded_with_its_inputs(built):

@@ -1,46 +1,76 @@
-"""Reward by column policy: exempt ignored, exact equal, semantic fuzzy; rows aligned by content."""
+"""The reward is strict where it should be and fair where meaning is equal (docs/decisions.md, Reward)."""
 
-from tasks.reward import compute_reward, semantic_match
+import copy
+
+from tasks.reward import answer_checks, compute_reward, refusal_check, same_meaning
 
 SCHEMA = {"tables": {
-    "owners": {"pk": "owner_id", "columns": {"owner_id": {"type": "string", "policy": "exempt"},
-                                              "name": {"type": "string", "policy": "exact"}}},
+    "owners": {"pk": "owner_id", "columns": {
+        "owner_id": {"type": "string", "policy": "exempt"},
+        "name": {"type": "string", "policy": "exact"},
+        "city": {"type": "string", "policy": "exact", "nullable": True}}},
     "notes": {"pk": "note_id", "columns": {
         "note_id": {"type": "string", "policy": "exempt"},
         "owner_id": {"type": "string", "policy": "exact", "fk": {"table": "owners", "column": "owner_id"}},
         "body": {"type": "text", "policy": "semantic"},
         "stars": {"type": "integer", "policy": "exact"},
-        "memo": {"type": "string", "policy": "exempt", "nullable": True}}}}}
-S0 = {"owners": {"o1": {"owner_id": "o1", "name": "Ada"}}, "notes": {}}
-GOLD = {"owners": {"o1": {"owner_id": "o1", "name": "Ada"}, "o_gold": {"owner_id": "o_gold", "name": "Bo"}},
-        "notes": {"n_gold": {"note_id": "n_gold", "owner_id": "o_gold", "body": "Great service, friendly staff",
-                             "stars": 5, "memo": "x"}}}
+        "due_at": {"type": "datetime", "policy": "exact"},
+        "created_at": {"type": "datetime", "policy": "exempt"}}}}}
+S0 = {"owners": {"o1": {"owner_id": "o1", "name": "Ada", "city": "Porto"}}, "notes": {}}
+GOLD = {"owners": {"o1": {"owner_id": "o1", "name": "Ada", "city": "Porto"},
+                   "o_gold": {"owner_id": "o_gold", "name": "Bo", "city": None}},
+        "notes": {"n_gold": {"note_id": "n_gold", "owner_id": "o_gold", "body": "Priority customer, call before noon",
+                             "stars": 5, "due_at": "2026-03-10T09:00:00Z", "created_at": "2026-03-02T09:00:00Z"}}}
 
 
 def agent_state(**changes):
-    state = {"owners": {"o1": {"owner_id": "o1", "name": "Ada"}, "o_mine": {"owner_id": "o_mine", "name": "Bo"}},
-             "notes": {"n_mine": {"note_id": "n_mine", "owner_id": "o_mine", "body": "great service friendly staff!",
-                                  "stars": 5, "memo": "something else"}}}
+    state = {"owners": {"o1": {"owner_id": "o1", "name": "Ada", "city": "Porto"},
+                        "o_mine": {"owner_id": "o_mine", "name": "Bo", "city": None}},
+             "notes": {"n_mine": {"note_id": "n_mine", "owner_id": "o_mine", "body": "priority customer, call before noon!",
+                                  "stars": 5.0, "due_at": "2026-03-10T09:00:00+00:00",
+                                  "created_at": "2026-03-02T10:11:12Z"}}}
     state["notes"]["n_mine"].update(changes)
     return state
 
 
-def test_new_rows_align_by_content_with_exempt_ids_and_foreign_keys_through_the_alignment():
+def test_new_rows_align_by_content_ids_and_stamps_exempt_foreign_keys_through_the_alignment():
     result = compute_reward(agent_state(), GOLD, S0, SCHEMA)
     assert result.reward == 1.0 and result.db_match and result.partial == 1.0
+
+
+def test_equal_meaning_passes_instants_as_instants_and_numbers_by_value():
+    assert same_meaning("2026-03-10T09:00:00Z", "2026-03-10T09:00:00+00:00", "datetime")
+    assert same_meaning("2026-03-10T09:00:00Z", "2026-03-10T11:00:00+02:00", "datetime")
+    assert not same_meaning("2026-03-10T09:00:00Z", "2026-03-10T09:00:00+02:00", "datetime")
+    assert same_meaning(2, 2.0) and not same_meaning(2, 2.5)
+    assert not same_meaning("confirmed", "Confirmed")  # enums keep their declared spelling
+    assert compute_reward(agent_state(due_at="2026-03-10T10:00:00+01:00"), GOLD, S0, SCHEMA).reward == 1.0
+    assert compute_reward(agent_state(due_at="2026-03-10T10:00:00Z"), GOLD, S0, SCHEMA).reward == 0.0
 
 
 def test_an_exact_column_that_differs_gives_zero_with_the_reason():
     result = compute_reward(agent_state(stars=4), GOLD, S0, SCHEMA)
     assert result.reward == 0.0
-    assert any("notes" in r for r in result.reasons())
+    assert any("notes" in r and "stars" in r for r in result.reasons())
     assert 0 < result.partial < 1
 
 
-def test_semantic_columns_tolerate_wording_but_not_other_meanings():
-    assert semantic_match("Great service, friendly staff", "great service friendly staff!")
-    assert not semantic_match("Great service, friendly staff", "Terrible, would not recommend")
-    assert compute_reward(agent_state(body="Terrible, would not recommend"), GOLD, S0, SCHEMA).reward == 0.0
+def test_free_text_passes_a_paraphrase_and_fails_a_negation():
+    paraphrase = agent_state(body="Call this priority customer before noon")
+    negation = agent_state(body="Not a priority customer, call before noon")
+    contradiction = agent_state(body="Priority customer, call after noon")
+    assert compute_reward(paraphrase, GOLD, S0, SCHEMA).reward == 1.0
+    assert compute_reward(negation, GOLD, S0, SCHEMA).reward == 0.0
+    assert compute_reward(contradiction, GOLD, S0, SCHEMA).reward == 0.0
+
+
+def test_an_unrequested_edit_of_an_existing_row_fails_whatever_the_columns_policy():
+    edited = agent_state()
+    edited["owners"]["o1"]["city"] = "Lisbon"  # an optional column the task never mentions
+    result = compute_reward(edited, GOLD, S0, SCHEMA)
+    assert result.reward == 0.0
+    mismatch = result.tables[0].mismatches[0]
+    assert (mismatch["column"], mismatch["why"]) == ("city", "changed without being asked")
 
 
 def test_missing_and_extra_rows_fail():
@@ -53,17 +83,33 @@ def test_missing_and_extra_rows_fail():
     assert result.reward == 0.0 and result.tables[1].extra == ["n_two"]
 
 
-def test_collateral_damage_in_an_untouched_table_fails():
-    damaged = agent_state()
-    damaged["owners"]["o1"]["name"] = "Eve"
-    result = compute_reward(damaged, GOLD, S0, SCHEMA)
-    assert result.reward == 0.0
-    assert result.tables[0].mismatches[0]["column"] == "name"
+def test_answers_must_be_said_as_answers():
+    answers = [{"kind": "money", "value": 1042.5, "label": "the total"},
+               {"kind": "words", "value": "Wen Okafor", "label": "who"},
+               {"kind": "datetime", "value": "2026-03-10T09:00:00Z", "label": "when"}]
+    told = ["It's with Wen Okafor on Tuesday 10 March at 9 am; you owe $1,042.50 in total."]
+    assert all(c["met"] for c in answer_checks(answers, told))
+    assert not any(c["met"] for c in answer_checks(answers, ["Done."]))
+    wrong = answer_checks(answers, ["It's with Wen Okafor on 11 March at 09:00; you owe 1042.05."])
+    assert [c["met"] for c in wrong] == [False, True, False]
 
 
-def test_read_only_tasks_need_the_information_communicated():
-    required = ["42.5", "confirmed"]
-    told = compute_reward(S0, S0, S0, SCHEMA, required, ["The total is 42.5 and it is Confirmed."])
-    silent = compute_reward(S0, S0, S0, SCHEMA, required, ["Done."])
-    assert told.reward == 1.0 and silent.reward == 0.0
-    assert silent.communicate == [{"info": "42.5", "met": False}, {"info": "confirmed", "met": False}]
+def test_a_reply_that_recites_what_it_saw_is_not_an_answer():
+    seen = [{"items": [{"amount_due": 1042.5, "issued_on": "2026-02-03", "status": "issued"},
+                       {"amount_due": 310.25, "issued_on": "2026-01-15", "status": "paid"},
+                       {"amount_due": 88.9, "issued_on": "2025-12-20", "status": "void"}]}]
+    answer = [{"kind": "money", "value": 1042.5, "label": "what is left"}]
+    plain = answer_checks(answer, ["You still owe 1,042.50 on the bill from 3 February."], seen)
+    recital = answer_checks(answer, ["I see 1042.5, 310.25, 88.9, issued, paid, void, 2026-02-03, 2026-01-15."], seen)
+    assert plain[0]["met"] and not recital[0]["met"] and recital[0]["recital"] > 3
+
+
+def test_a_refusal_passes_only_with_no_write_and_the_reason_said():
+    refusal = {"reason": "the bill is void", "keywords": ["void", "cancelled"]}
+    assert refusal_check(refusal, ["I'm sorry, but I can't pay that bill: it is void."])["met"]
+    assert not refusal_check(refusal, ["I'm sorry, I can't help with that."])["met"]
+    said = ["I'm sorry, I can't: that bill is void."]
+    assert compute_reward(S0, S0, S0, SCHEMA, assistant_messages=said, refusal=refusal).reward == 1.0
+    wrote = copy.deepcopy(S0)
+    wrote["owners"]["o1"]["name"] = "Ada B."
+    assert compute_reward(wrote, S0, S0, SCHEMA, assistant_messages=said, refusal=refusal).reward == 0.0

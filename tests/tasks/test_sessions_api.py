@@ -29,33 +29,58 @@ def post(client, url, body):
     return client.post(url, json.dumps(body), content_type="application/json")
 
 
-def resolve(args, outputs):
-    from environments.runtime.statekit import resolve_refs
+def play(client, task, agent_name="oracle"):
+    """Drive a scripted agent through the HTTP session API, as an outside agent would."""
+    from tasks import selectors
+    from tasks.rollout.agents import AGENTS
+    from tasks.spec import build_task_spec
 
-    return resolve_refs(args, outputs)
-
-
-def test_an_outside_agent_plays_the_gold_chain_and_gets_the_reward(task, client):
+    spec = build_task_spec(selectors.domain_view(task.domain), task)
+    agent = AGENTS[agent_name](spec)
     started = post(client, "/api/sessions/", {"task": task.pk, "agent_model": "my-model"})
     assert started.status_code == 201
     body = started.json()
-    assert body["messages"][1] == {"role": "user", "content": task.instruction}
-    assert {t["function"]["name"] for t in body["tools"]} >= {s["tool"] for s in task.gold_chain}
-    session = body["session"]
-    outputs = []
-    for step in task.gold_chain:
-        reply = post(client, f"/api/sessions/{session}/tool-calls/",
-                     {"name": step["tool"], "arguments": json.dumps(resolve(step["args"], outputs))}).json()
-        assert reply["outcome"] == "success", reply
-        outputs.append(json.loads(reply["content"]))
-    said = " ".join(task.communicate_info)
-    done = post(client, f"/api/sessions/{session}/messages/", {"content": f"Done. {said} ###STOP###"}).json()
-    assert done["finished"] and done["reward"] == 1.0 and done["termination"] == "agent_stop"
+    session, messages, observations = body["session"], list(body["messages"]), []
+    for _ in range(60):
+        action = agent.act(messages, observations)
+        if action.get("tool_calls"):
+            for call in action["tool_calls"]:
+                reply = post(client, f"/api/sessions/{session}/tool-calls/",
+                             {"name": call["name"], "arguments": json.dumps(call["arguments"])}).json()
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+                messages.append({"role": "tool", "content": reply["content"]})
+                value = json.loads(reply["content"]) if not reply["error"] else None
+                observations.append({"tool": call["name"], "arguments": call["arguments"],
+                                     "result": {"outcome": reply["outcome"], "value": value}})
+            continue
+        reply = post(client, f"/api/sessions/{session}/messages/", {"content": action["content"]}).json()
+        messages.append({"role": "assistant", "content": action["content"]})
+        if reply.get("user"):
+            messages.append({"role": "user", "content": reply["user"]})
+        if reply["finished"]:
+            return session, body, reply
+    raise AssertionError("the conversation did not end")
+
+
+def test_an_outside_agent_talks_to_the_user_plays_the_task_and_gets_the_reward(task, client):
+    session, started, done = play(client, task)
+    assert started["messages"][0] == {"role": "system", "content": task.domain.policy}  # the agent's prompt
+    assert started["messages"][1] == {"role": "user", "content": task.script["opening"]}
+    assert "gold_chain" not in json.dumps(started) and task.instruction not in json.dumps(started)
+    assert {t["function"]["name"] for t in started["tools"]} >= {s["tool"] for s in task.gold_chain}
+    assert all(t["function"]["description"] != t["function"]["name"] for t in started["tools"])
+    assert done["finished"] and done["reward"] == 1.0, done
     run = Run.objects.get(pk=session)
     assert run.agent == "external" and run.agent_model == "my-model"
+    assert [s["kind"] for s in run.steps].count("user") >= 1
     assert services.replay_run(run)["matches"]
     closed = post(client, f"/api/sessions/{session}/tool-calls/", {"name": task.gold_chain[0]["tool"], "arguments": {}})
     assert closed.status_code == 409
+
+
+def test_an_outside_agent_that_does_nothing_gets_nothing(task, client):
+    _session, _started, done = play(client, task, "null")
+    assert done["reward"] == 0.0
 
 
 @pytest.mark.parametrize("call, expected", [

@@ -44,7 +44,7 @@ def test_rollouts_score_agents_and_replays_reproduce_final_states(domain):
     assert oracle["runs"] == 2 * Task.objects.filter(status="verified").count()
     for run in Run.objects.all():
         assert services.replay_run(run)["matches"], run.pk
-        assert run.termination == "agent_stop" and run.breakdown["reasons"] == [] or run.reward == 0.0
+        assert run.termination in ("agent_stop", "user_stop") and run.breakdown["reasons"] == [] or run.reward == 0.0
 
 
 def test_unknown_domains_and_agents_are_clear_errors(domain):

@@ -21,21 +21,25 @@ def task():
 
 
 def test_task_pages_show_flags_with_reasons_and_escape_generated_text(task):
-    task.instruction = '<script>alert(1)</script> please'
+    task.script = dict(task.script, opening='<script>alert(1)</script> please')
+    task.user_scenario["instructions"]["reason_for_call"] = '<img src=x onerror=alert(1)> reason'
     task.audit_flags = [{"code": "ungrounded_argument", "blocking": True, "reason": "not in the instruction: x"}]
     task.status = "flagged"
     task.save()
     listing = Client().get("/tasks/?status=flagged").content.decode()
     assert "ungrounded_argument: not in the instruction: x" in listing and "<script>alert(1)" not in listing
     page = Client().get(f"/tasks/{task.pk}/").content.decode()
-    assert "&lt;script&gt;" in page and "s0 → s_gt" in page and "Gate decisions" in page
+    assert "&lt;script&gt;" in page and "&lt;img src=x" in page and "<img src=x" not in page
+    assert "s0 → s_gt" in page and "Gate decisions" in page
+    assert "User scenario" in page and "Known info" in page and task.user_scenario["persona"] in page
+    assert "(the agent's system prompt)" in page and task.domain.policy.splitlines()[0][:30] in page
 
 
 def test_run_page_shows_the_trajectory(task):
     run = Run.objects.filter(task=task).first()
     page = Client().get(f"/runs/{run.pk}/").content.decode()
     assert f"reward {run.reward}" in page
-    assert run.steps[0]["tool"] in page
+    assert next(s["tool"] for s in run.steps if s["kind"] == "tool_call") in page
 
 
 def test_the_dashboard_shows_task_and_rollout_batches_with_their_own_counts(task):

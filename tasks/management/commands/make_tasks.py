@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -45,19 +46,33 @@ class Command(BatchCommand):
         for t in tasks:
             for f in t.audit_flags:
                 flags[f["code"]] = flags.get(f["code"], 0) + 1
-        verified = sum(1 for t in tasks if t.status == Task.Status.VERIFIED)
+        verified = [t for t in tasks if t.status == Task.Status.VERIFIED]
+        kinds = {k: sum(1 for t in tasks if t.kind == k) for k in Task.Kind.values}
+        writes = [t for t in tasks if t.kind == Task.Kind.WRITE]
+        figures = [(t.evaluation or {}).get("figures") or {} for t in tasks]
         sizes = [t.h_size for t in tasks]
+        share = (lambda n, d: round(n / d, 4) if d else 0.0)
         summary = {
-            "batch": batch.pk, "status": batch.status, "tasks_created": len(tasks), "tasks_verified": verified,
-            "tasks_failed": batch.failed_items, "flags": flags,
+            "batch": batch.pk, "status": batch.status, "tasks_created": len(tasks), "tasks_verified": len(verified),
+            "tasks_failed": batch.failed_items, "flags": flags, "kinds": kinds,
+            "refusal_share": share(kinds["refusal"], len(tasks)), "question_share": share(kinds["question"], len(tasks)),
+            "needs_found_id_share": share(sum(1 for f in figures if f.get("needs_found_id")), len(tasks)),
+            "writes_own_share": share(sum(1 for t in writes if ((t.evaluation or {}).get("figures") or {}).get("writes_own")),
+                                      len(writes)),
+            "intents": dict(sorted(Counter(t.intent.split(":")[0] for t in tasks).items())),
             "mean_subgraph_size": round(statistics.mean(sizes), 2) if sizes else 0.0,
             "median_subgraph_size": statistics.median(sizes) if sizes else 0,
-            "mean_chain_length": round(statistics.mean(len(t.gold_chain) for t in tasks), 2) if tasks else 0.0,
+            "mean_chain_length": round(statistics.mean(t.chain_length for t in tasks), 2) if tasks else 0.0,
             "mean_distractors": round(statistics.mean(t.distractor_count for t in tasks), 2) if tasks else 0.0,
             "seconds": batch.seconds if batch.seconds is not None else round(wall, 2),
         }
         self.stdout.write(self.style.SUCCESS(f"Task batch #{batch.pk}: {batch.status}"))
-        self.stdout.write(f"  tasks       {verified}/{len(tasks)} verified ({verified / len(tasks):.1%})" if tasks else "  tasks       none")
+        self.stdout.write(f"  tasks       {len(verified)}/{len(tasks)} verified ({share(len(verified), len(tasks)):.1%})"
+                          if tasks else "  tasks       none")
+        self.stdout.write(f"  kinds       {kinds['write']} write · {kinds['question']} question "
+                          f"({summary['question_share']:.1%}) · {kinds['refusal']} refusal ({summary['refusal_share']:.1%})")
+        self.stdout.write(f"  ids found   {summary['needs_found_id_share']:.1%} of tasks need an id the user does not "
+                          f"know; {summary['writes_own_share']:.1%} of write tasks change only the user's records")
         self.stdout.write(f"  flags       {flags or 'none'}")
         self.stdout.write(f"  |H|         mean {summary['mean_subgraph_size']}, median {summary['median_subgraph_size']}")
         self.stdout.write(f"  chain       mean length {summary['mean_chain_length']}; distractors mean {summary['mean_distractors']}")

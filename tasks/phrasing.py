@@ -1,0 +1,195 @@
+"""Saying values the way people do, and recognizing them in what people write (Django-free).
+
+Used by the scenario writer (dates, times and amounts in a user's words), the scripted user
+(is this the action I asked for?) and the reward (was the answer said?). Recognition is lenient on
+form and strict on value: "Tuesday 10 March at 9 am", "March 10th, 09:00" and "2026-03-10T09:00Z"
+all name the same instant; "10 March" never matches "11 March".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+          "november", "december")
+_MONTH_ABBR = {m[:3]: i + 1 for i, m in enumerate(MONTHS)}
+_MONTH_ABBR["sept"] = 9
+WORD_NUMBERS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w]|\.\d)")
+_ORDINAL = re.compile(r"\b(\d{1,2})(st|nd|rd|th)\b")
+REFUSAL_CUES = ("can't", "cannot", "can not", "unable", "not able", "not allowed", "not permitted", "isn't possible",
+                "is not possible", "not possible", "won't be able", "am not able", "i'm afraid", "unfortunately",
+                "not eligible", "can only", "only able", "i must decline", "i have to decline", "not something i can")
+CONFIRM_CUES = ("shall i", "should i", "do you want me to", "would you like me to", "can you confirm", "could you confirm",
+                "please confirm", "do you confirm", "confirm that", "is that correct", "is that right", "ok to proceed",
+                "okay to proceed", "may i proceed", "shall we proceed", "go ahead?", "proceed?", "(yes/no)", "yes or no",
+                "want me to go ahead", "like me to go ahead", "like me to proceed", "want me to proceed")
+
+
+def parse_instant(value: Any) -> dt.datetime | None:
+    """An ISO 8601 date-time with a zone, as a UTC datetime (None when it is not one)."""
+    if not isinstance(value, str) or "T" not in value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def parse_date(value: Any) -> dt.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Saying
+
+
+def say_date(value: str | dt.date, today: dt.date | None = None, weekday: bool = True) -> str:
+    day = value if isinstance(value, dt.date) else parse_date(value)
+    if day is None:
+        return str(value)
+    text = f"{day.day} {MONTHS[day.month - 1].capitalize()}"
+    if weekday:
+        text = f"{day.strftime('%A')} {text}"
+    if today is None or day.year != today.year:
+        text += f" {day.year}"
+    return text
+
+
+def say_time(value: str | dt.datetime) -> str:
+    moment = value if isinstance(value, dt.datetime) else parse_instant(value)
+    return moment.strftime("%H:%M") if moment else str(value)
+
+
+def say_instant(value: str, today: dt.date | None = None) -> str:
+    moment = parse_instant(value)
+    if moment is None:
+        return str(value)
+    return f"{say_date(moment.date(), today)} at {say_time(moment)}"
+
+
+def say_money(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+def say_quantity(n: int, noun: str) -> str:
+    words = {v: k for k, v in WORD_NUMBERS.items()}
+    word = words.get(n, str(n))
+    return f"{word} {noun}{'' if n == 1 else 's'}"
+
+
+def humanize(value: Any) -> str:
+    """An enum or status spelling as words: 'in_progress' -> 'in progress'."""
+    return str(value).replace("_", " ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Recognizing
+
+
+def normalize(text: str) -> str:
+    text = text.lower().replace("’", "'")
+    text = _ORDINAL.sub(r"\1", text)
+    return re.sub(r"\s+", " ", text)
+
+
+def contains_word(text: str, phrase: str) -> bool:
+    """``phrase`` (one or more words) appears in ``text`` as whole words, case-insensitively."""
+    words = [re.escape(w) for w in normalize(phrase).replace("_", " ").split()]
+    if not words:
+        return False
+    return re.search(r"(?<![\w])" + r"[\s_-]+".join(words) + r"(?![\w])", normalize(text)) is not None
+
+
+def contains_any(text: str, phrases: tuple[str, ...] | list[str]) -> bool:
+    low = normalize(text)
+    return any(p in low if not p[0].isalnum() or " " in p or "'" in p else contains_word(low, p) for p in phrases)
+
+
+def numbers_in(text: str) -> list[float]:
+    """Every number written in ``text`` (thousands separators allowed; small numbers in words too)."""
+    found = [float(m.group().replace(",", "")) for m in _NUMBER.finditer(text.replace("$", " ").replace("€", " "))]
+    for word, value in WORD_NUMBERS.items():
+        if contains_word(text, word):
+            found.append(float(value))
+    return found
+
+
+def mentions_number(text: str, value: float, tolerance: float = 0.005) -> bool:
+    return any(abs(n - value) <= tolerance for n in numbers_in(text))
+
+
+def mentions_date(text: str, value: str | dt.date) -> bool:
+    day = value if isinstance(value, dt.date) else parse_date(value)
+    if day is None:
+        return False
+    low = normalize(text)
+    if day.isoformat() in low:
+        return True
+    month = MONTHS[day.month - 1]
+    names = [month, month[:3]] + (["sept"] if day.month == 9 else [])
+    for name in names:
+        if re.search(rf"(?<!\d){day.day} (?:of )?{name}\b", low) or re.search(rf"\b{name}\.? {day.day}(?!\d)", low):
+            return True
+    return False
+
+
+def _hour_forms(moment: dt.datetime) -> list[str]:
+    h, m = moment.hour, moment.minute
+    twelve = h % 12 or 12
+    suffix = "am" if h < 12 else "pm"
+    forms = [f"{h:02d}:{m:02d}", f"{h}:{m:02d}", f"{h:02d}.{m:02d}", f"{h}.{m:02d}", f"{twelve}:{m:02d} ?{suffix}",
+             f"{twelve}\\.{m:02d} ?{suffix}"]
+    if m == 0:
+        forms += [f"{twelve} ?{suffix}", f"{twelve} o'clock"]
+        if h == 12:
+            forms.append("noon")
+    return forms
+
+
+def mentions_time(text: str, value: str | dt.datetime) -> bool:
+    moment = value if isinstance(value, dt.datetime) else parse_instant(value)
+    if moment is None:
+        return False
+    low = normalize(text).replace("a.m.", "am").replace("p.m.", "pm")
+    return any(re.search(rf"(?<![\d:.]){form}(?![\d])", low) for form in _hour_forms(moment))
+
+
+def mentions_instant(text: str, value: str) -> bool:
+    moment = parse_instant(value)
+    if moment is None:
+        return False
+    if value in text or moment.strftime("%Y-%m-%dT%H:%M") in text:
+        return True
+    return mentions_date(text, moment.date()) and mentions_time(text, moment)
+
+
+def mentions(text: str, kind: str, value: Any) -> bool:
+    """Whether ``text`` states ``value`` (of a kind: number, money, date, datetime, words)."""
+    if kind in ("number", "money", "count"):
+        return isinstance(value, (int, float)) and mentions_number(text, float(value),
+                                                                   0.005 if kind == "money" else 1e-9)
+    if kind == "date":
+        return mentions_date(text, value)
+    if kind == "datetime":
+        return mentions_instant(text, value)
+    return contains_word(text, humanize(value))
+
+
+def refuses(text: str) -> bool:
+    return contains_any(text, REFUSAL_CUES)
+
+
+def asks_confirmation(text: str) -> bool:
+    return contains_any(text, CONFIRM_CUES)

@@ -1,0 +1,82 @@
+"""The scripted user: one fact at a time, only what it knows, accepts only what it asked for, insists
+once on a refusal, never stops because the agent asks something, and replays deterministically."""
+
+from tasks.instantiation.plan import Answer, Detail, Fact, Refusal, Script, Unknown, WriteGoal
+from tasks.rollout.user import STOP, ScriptedUser
+
+
+def script(kind: str = "write") -> Script:
+    facts = [Fact("email", "It's wen.bianchi42@example.com.", ["email", "e-mail"], "", "", ["wen.bianchi42@example.com"]),
+             Fact("when", "The one on Tuesday 10 March at 09:00.", ["which", "when", "date"], "", "",
+                  ["2026-03-10T09:00:00Z"])]
+    unknowns = [Unknown("ids", ["patient number", "id"], "I don't have any reference number, sorry.", "")]
+    writes = [WriteGoal(2, ["cancel"], [Detail("date", "2026-03-10"), Detail("time", "2026-03-10T09:00:00Z")],
+                        [Detail("date", "2026-03-12")], "cancel your visit on Tuesday 10 March at 09:00", "Cancelled.")]
+    answers = [Answer("money", 120.5, "what is left", {})] if kind == "question" else []
+    refusal = Refusal("it already took place", ["completed", "took place"], {}, "tool", "") if kind == "refusal" else None
+    return Script(kind=kind, opening="Hi, I need to cancel one of my visits.", goal="I want to cancel my visit on 10 March.",
+                  facts=facts, unknowns=unknowns, writes=writes if kind != "question" else [], answers=answers,
+                  refusal=refusal, seed=7)
+
+
+def test_it_opens_with_the_reason_and_gives_one_fact_when_asked():
+    user = ScriptedUser(script())
+    assert user.first_message() == "Hi, I need to cancel one of my visits."
+    assert user.respond("Could you give me your e-mail and the date of the visit?") == "It's wen.bianchi42@example.com."
+    assert user.respond("Thanks. And which visit is it?") == "The one on Tuesday 10 March at 09:00."
+
+
+def test_it_says_what_it_does_not_know_and_never_invents_it():
+    user = ScriptedUser(script())
+    reply = user.respond("What is your patient number?")
+    assert "don't have any reference number" in reply and STOP not in reply
+
+
+def test_it_accepts_the_change_it_asked_for_and_declines_the_near_miss():
+    user = ScriptedUser(script())
+    wrong = user.respond("I found your visit on Thursday 12 March at 09:00. Shall I cancel it?")
+    assert wrong.startswith("No") and STOP not in wrong
+    vague = user.respond("Shall I cancel your visit?")
+    assert "which one" in vague.lower() and STOP not in vague
+    assert user.respond("I can cancel your visit on Tuesday 10 March at 9am. Shall I go ahead?").startswith("Yes")
+    assert STOP in user.respond("Done: your visit on 10 March is cancelled.")
+
+
+def test_it_declines_another_action():
+    user = ScriptedUser(script())
+    assert "not what I asked" in user.respond("Would you like me to book a new visit on Tuesday 10 March at 09:00?")
+
+
+def test_a_question_from_the_agent_is_never_a_reason_to_stop():
+    user = ScriptedUser(script())
+    for question in ("Is there anything else?", "Do you prefer mornings?", "Could you hold on a second?",
+                     "What colour is the sky?"):
+        assert STOP not in user.respond(question)
+
+
+def test_it_insists_once_on_a_refusal_then_accepts():
+    user = ScriptedUser(script("refusal"))
+    first = user.respond("I'm sorry, I can't cancel it: it already took place.")
+    assert STOP not in first and "?" in first
+    assert STOP in user.respond("I understand, but I'm afraid I cannot: it is completed.")
+
+
+def test_a_question_task_ends_when_the_answer_is_said():
+    user = ScriptedUser(script("question"))
+    assert STOP not in user.respond("Let me look that up for you.")
+    assert STOP in user.respond("You still owe 120.50 on that bill.")
+
+
+def test_it_gives_up_after_the_turn_limit():
+    user = ScriptedUser(script(), max_turns=3)
+    replies = [user.respond("Hmm.") for _ in range(4)]
+    assert STOP not in replies[0] and STOP in replies[3]
+
+
+def test_replaying_a_conversation_rebuilds_the_same_user():
+    agent = ["What is your e-mail?", "Which visit?", "Shall I cancel your visit on 10 March at 09:00?"]
+    live = ScriptedUser(script())
+    replies = [live.respond(text) for text in agent]
+    rebuilt = ScriptedUser.replay(script(), agent[:2])
+    assert rebuilt.respond(agent[2]) == replies[2]
+    assert rebuilt.given == live.given and rebuilt.confirmed == live.confirmed
