@@ -77,3 +77,15 @@ def tool_edges(tool: Tool) -> dict[str, list[Dependency]]:
 def test_outcome_counts(domain: Domain) -> dict[str, int]:
     counts = Counter(ToolTest.objects.filter(tool__domain=domain).values_list("outcome", flat=True))
     return {o: counts.get(o, 0) for o in ToolTest.Outcome.values}
+
+
+def description_figures(domain_ids: list[int]) -> dict[str, int]:
+    """How well a batch's domains explain themselves: distinct descriptions (the domain's own name
+    set aside), tools described beyond their name, domains with a policy."""
+    domains = list(Domain.objects.filter(pk__in=domain_ids).values_list("name", "description", "policy"))
+    descriptions = {description.replace(name, "<name>").strip() for name, description, _policy in domains}
+    tools = list(Tool.objects.filter(domain_id__in=domain_ids).values_list("name", "description"))
+    described = sum(1 for name, text in tools
+                    if len(text.split()) > len(name.split("_")) + 3 and text.lower().strip(". ") != name.replace("_", " "))
+    return {"descriptions_distinct": len(descriptions), "tools_described": described, "tools": len(tools),
+            "policies": sum(1 for _n, _d, policy in domains if policy.strip())}

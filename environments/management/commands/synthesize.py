@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from environments import services
+from environments import selectors, services
 from environments.management.jobrun import BatchCommand
 from environments.models import Batch, BatchItem
 
@@ -52,11 +52,16 @@ class Command(BatchCommand):
         self.stdout.write(f"  tests           {c['tests_passed']}/{c['tests_total']} passed ({tests_share:.1%})")
         self.stdout.write(f"  edges           {c['edges_total']} ({c['edges_data_flow']} data flow, {c['edges_pre_post']} "
                           f"pre/post, {c['edges_shared_state']} shared state), {edges_share:.1%} witnessed")
+        texts = selectors.description_figures(
+            [pk for pk in batch.items.values_list("result_id", flat=True) if pk is not None])
+        self.stdout.write(f"  explained       {texts['descriptions_distinct']} distinct descriptions (names aside), "
+                          f"{texts['tools_described']}/{texts['tools']} tools described beyond their name, "
+                          f"{texts['policies']} policies")
         self.stdout.write(f"  seconds         {seconds}")
         for item in batch.items.filter(status__in=[BatchItem.Status.FAILED, BatchItem.Status.POISONED])[:10]:
             self.stdout.write(self.style.ERROR(f"  item {item.item_key} (seed {item.seed}) {item.status}: {item.error}"))
         if as_json:
-            payload = {"batch": batch.pk, "status": batch.status, **c, "domains_failed": batch.failed_items,
+            payload = {"batch": batch.pk, "status": batch.status, **c, **texts, "domains_failed": batch.failed_items,
                        "seconds": seconds, "tools_verified_share": round(tools_share, 4),
                        "edges_witnessed_share": round(edges_share, 4)}
             self.stdout.write(json.dumps(payload))
