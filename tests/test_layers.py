@@ -13,7 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ("environments/runtime", "environments/synthesis", "environments/graph.py", "tasks/instantiation",
-          "tasks/reward.py", "tasks/audit.py", "tasks/rollout", "tasks/spec.py", "tasks/semantic.py", "tasks/phrasing.py", "tasks/probe.py",
+          "tasks/reward.py", "tasks/audit.py", "tasks/rollout", "tasks/spec.py", "tasks/semantic.py",
+          "tasks/semantic_lexicon.py", "tasks/phrasing.py", "tasks/probe.py",
           "tasks/scenario")
 FRAMEWORKS = ("django", "rest_framework", "celery", "drf_spectacular", "django_filters", "django_htmx")
 
