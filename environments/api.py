@@ -1,4 +1,8 @@
-"""Read-only REST API (token or session auth) for batches, domains, tools, tests and dependencies."""
+"""Read-only REST API (token or session auth) for batches, domains, tools, tests and dependencies.
+
+Reads need the model's ``view`` permission (scaleenv_site.api.ReadByRole): an agent's token reads
+domains (with their policy) and tool schemas only; the tool code, tests, edges and batches need a
+human role."""
 
 from __future__ import annotations
 
@@ -33,14 +37,21 @@ class DomainListSerializer(DomainSerializer):
         fields = tuple(f for f in DomainSerializer.Meta.fields if f != "policy")
 
 
-class ToolSerializer(serializers.ModelSerializer):
+class ToolSchemaSerializer(serializers.ModelSerializer):
+    """What an agent may read of a tool: its schema."""
+
     domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = Tool
-        fields = ("id", "domain", "name", "description", "kind", "parameters", "returns", "preconditions",
-                  "postconditions", "raises", "reads", "writes", "mutates", "code", "status", "failure_reason",
-                  "repair_count")
+        fields = ("id", "domain", "name", "description", "parameters", "returns", "mutates")
+
+
+class ToolSerializer(ToolSchemaSerializer):
+    class Meta(ToolSchemaSerializer.Meta):
+        fields = ToolSchemaSerializer.Meta.fields + (
+            "kind", "preconditions", "postconditions", "raises", "reads", "writes", "code", "status",
+            "failure_reason", "repair_count")
 
 
 class ToolTestSerializer(serializers.ModelSerializer):
@@ -83,10 +94,15 @@ class DomainViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ToolViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Tool.objects.select_related("domain")
+    queryset = Tool.objects.select_related("domain").defer("domain__fixture", "domain__layout", "domain__stages",
+                                                           "domain__policy", "contract")
     serializer_class = ToolSerializer
     filterset_fields = ("status", "kind", "domain__slug")
     search_fields = ("name", "description")
+
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        # The code, contracts and tests are for people who check the environment, not for agents.
+        return ToolSerializer if self.request.user.has_perm("environments.view_tooltest") else ToolSchemaSerializer
 
 
 class ToolTestViewSet(viewsets.ReadOnlyModelViewSet):

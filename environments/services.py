@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict
+from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from environments.runtime.executor import SandboxConfig
 from environments.synthesis.interface import get_backend
@@ -124,3 +126,42 @@ def persist_domain(result: DomainResult, batch: Batch | None) -> Domain:
                     witnessed=e.witnessed, witness=e.witness, source=spec.backend) for e in result.edges),
         batch_size=1000)
     return domain
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounts
+
+
+def create_account(username: str, role: str, *, password: str | None = None, email: str = "",
+                   token: bool = False) -> tuple[Any, str | None, str | None]:
+    """Create (or update) a user with one role; returns (user, the password if one was generated,
+    the API token if asked). Agents get no password: they only use tokens."""
+    import secrets
+
+    from django.contrib.auth.models import Group, User
+    from rest_framework.authtoken.models import Token
+
+    from .roles import ADMIN, AGENT, ROLES, ensure_roles
+
+    role = role.capitalize()
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(r.lower() for r in ROLES)}")
+    if not username or len(username) > 150:
+        raise ValueError("the user name must have 1 to 150 characters")
+    generated = None
+    with transaction.atomic():
+        ensure_roles()
+        user, _created = User.objects.get_or_create(username=username, defaults={"email": email})
+        if email:
+            user.email = email
+        if role == AGENT and password is None:
+            user.set_unusable_password()
+        else:
+            if password is None:
+                generated = password = secrets.token_urlsafe(12)
+            user.set_password(password)
+        user.is_staff = role == ADMIN  # the Django admin is for admins
+        user.save()
+        user.groups.set([Group.objects.get(name=role)])
+        key = Token.objects.get_or_create(user=user)[0].key if token else None
+    return user, generated, key

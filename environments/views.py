@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.contrib.auth.decorators import login_not_required, permission_required
 from django.views.decorators.http import require_GET
 
 from . import selectors
@@ -12,18 +13,21 @@ from .models import Batch, Domain, Tool
 
 
 @require_GET
+@permission_required("environments.view_tooltest", raise_exception=True)
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "environments/dashboard.html",
                   {"domains": selectors.domain_list(), "batches": selectors.recent_batches()})
 
 
 @require_GET
+@permission_required("environments.view_tooltest", raise_exception=True)
 def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(Batch, pk=pk)
     return render(request, "environments/_batch_progress.html", {"batch": batch})
 
 
 @require_GET
+@permission_required("environments.view_tooltest", raise_exception=True)
 def domain_detail(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         domain = selectors.domain_detail(slug)
@@ -35,12 +39,14 @@ def domain_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
+@permission_required("environments.view_tooltest", raise_exception=True)
 def domain_graph(request: HttpRequest, slug: str) -> JsonResponse:
     domain = get_object_or_404(Domain, slug=slug)
     return JsonResponse(selectors.graph_elements(domain))
 
 
 @require_GET
+@permission_required("environments.view_tooltest", raise_exception=True)
 def tool_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     domain = get_object_or_404(Domain.objects.only("id", "name", "slug"), slug=slug)
     try:
@@ -52,6 +58,7 @@ def tool_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
 
 
 @require_GET
+@login_not_required
 def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")

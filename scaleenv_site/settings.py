@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_results",
     "environments",
@@ -62,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "scaleenv_site.middleware.LoginRequiredForPages",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -124,21 +126,38 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
 
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)  # set to 1 behind TLS (README: Production)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Caches (throttling counts must be shared by every server process) --------------------------
+_CACHE_URL = env_str("SCALEENV_CACHE_URL", "")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
+          if _CACHE_URL.startswith("redis") else
+          {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache"),
+           "OPTIONS": {"MAX_ENTRIES": 20000}}}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["scaleenv_site.api.ReadByRole"],
+    "DEFAULT_PARSER_CLASSES": ["scaleenv_site.api.StrictJSONParser"],
+    "EXCEPTION_HANDLER": "scaleenv_site.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle",
+                                 "rest_framework.throttling.AnonRateThrottle",
+                                 "rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("SCALEENV_THROTTLE_USER", "6000/minute"),
+                               "anon": env_str("SCALEENV_THROTTLE_ANON", "60/minute"),
+                               "session-start": env_str("SCALEENV_THROTTLE_SESSION_START", "120/minute")},
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -146,7 +165,18 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "ScaleEnv API", "VERSION": "0.1.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ScaleEnv API", "VERSION": "0.1.0", "SERVE_INCLUDE_SCHEMA": False,
+    "DESCRIPTION": "Environments, tasks and runs (by role), and the session API agents play tasks through.",
+    "SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "scaleenv_site.api.add_error_answers"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "BatchStatusEnum": "environments.models.Batch.Status", "DomainStatusEnum": "environments.models.Domain.Status",
+        "ToolStatusEnum": "environments.models.Tool.Status", "TaskStatusEnum": "tasks.models.Task.Status",
+        "TaskKindEnum": "tasks.models.Task.Kind", "StepKindEnum": "tasks.models.RunStep.Kind",
+        "TestOutcomeEnum": "environments.models.ToolTest.Outcome", "TerminationEnum": "tasks.models.Run.Termination"},
+}
 
 # --- Celery (see docs/jobs.md) --------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"  # the filesystem broker's folders (scaleenv_site.celery creates them)
@@ -192,6 +222,19 @@ SCALEENV_ITEM_LEASE_SECONDS = env_int("SCALEENV_ITEM_LEASE_SECONDS", 600)
 SCALEENV_GATE_TAU = env_float("SCALEENV_GATE_TAU", 0.5)  # gate threshold τ
 SCALEENV_GATE_K = env_int("SCALEENV_GATE_K", 16)  # candidate chains per feasibility estimate g(D)
 SCALEENV_H_FLOOR = env_int("SCALEENV_H_FLOOR", 20)  # floor on |H| where the component allows
+SCALEENV_SANDBOX_POOL_SIZE = env_int("SCALEENV_SANDBOX_POOL_SIZE", 8)  # idle sandboxes a process keeps (LRU)
+
+# HTTP sessions and the API (README, "Limits")
+SCALEENV_SESSION_IDLE_SECONDS = env_int("SCALEENV_SESSION_IDLE_SECONDS", 900)
+SCALEENV_SESSION_MAX_STEPS = env_int("SCALEENV_SESSION_MAX_STEPS", 200)
+SCALEENV_SESSION_MAX_OPEN = env_int("SCALEENV_SESSION_MAX_OPEN", 32)  # open sessions per account
+SCALEENV_SESSION_MAX_ARGUMENT_BYTES = env_int("SCALEENV_SESSION_MAX_ARGUMENT_BYTES", 16_384)
+SCALEENV_SESSION_MAX_OBSERVATION_CHARS = env_int("SCALEENV_SESSION_MAX_OBSERVATION_CHARS", 16_000)
+SCALEENV_SESSION_MAX_MESSAGE_CHARS = env_int("SCALEENV_SESSION_MAX_MESSAGE_CHARS", 8_000)
+SCALEENV_SESSION_STATE_CACHE = env_int("SCALEENV_SESSION_STATE_CACHE", 256)  # session states a process keeps
+SCALEENV_API_MAX_BODY_BYTES = env_int("SCALEENV_API_MAX_BODY_BYTES", 256 * 1024)
+SCALEENV_API_MAX_DEPTH = env_int("SCALEENV_API_MAX_DEPTH", 32)
+DATA_UPLOAD_MAX_MEMORY_SIZE = SCALEENV_API_MAX_BODY_BYTES + 1024
 
 LOGGING = {
     "version": 1,

@@ -61,6 +61,8 @@ class Task(models.Model):
     class Meta:
         ordering = ["domain", "seed"]
         constraints = [models.UniqueConstraint(fields=["domain", "seed"], name="one_task_per_domain_seed")]
+        permissions = [("review_task", "Can review tasks (approve, reject, ask for changes)"),
+                       ("export_dataset", "Can export datasets")]
 
     def __str__(self) -> str:
         return f"task {self.pk} ({self.domain.slug}, seed {self.seed})"
@@ -77,6 +79,7 @@ class Run(models.Model):
         TOO_MANY_ERRORS = "too_many_errors"
         AGENT_ERROR = "agent_error"
         INFRASTRUCTURE_ERROR = "infrastructure_error"
+        EXPIRED = "expired"  # an HTTP session left idle longer than SCALEENV_SESSION_IDLE_SECONDS
         RUNNING = "running"
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
@@ -87,8 +90,8 @@ class Run(models.Model):
     user = models.CharField(max_length=64, default="scripted")
     trial = models.PositiveIntegerField(default=0)
     seed = models.BigIntegerField(default=0)
-    messages = models.JSONField(default=list)
-    steps = models.JSONField(default=list, help_text="per step: tool, arguments, outcome, observation, state diff")
+    messages = models.JSONField(default=list, help_text="the conversation in the OpenAI chat format (when it ended)")
+    step_count = models.PositiveIntegerField(default=0, help_text="steps stored so far (RunStep rows)")
     final_state = models.JSONField(null=True, blank=True)
     final_hash = models.CharField(max_length=64, blank=True)
     reward = models.FloatField(null=True, blank=True)
@@ -97,12 +100,55 @@ class Run(models.Model):
     tool_errors = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(default=0.0)
     owner = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
-    session = models.JSONField(default=dict, blank=True, help_text="HTTP sessions: open flag, ids used so far")
+    ids_used = models.PositiveIntegerField(default=0, help_text="HTTP sessions: generated ids handed out so far")
+    last_activity_at = models.DateTimeField(null=True, blank=True, help_text="HTTP sessions: the last call or message")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["batch", "task", "agent", "trial"], name="one_run_per_trial")]
+        indexes = [models.Index(fields=["owner", "termination"], name="run_owner_open")]
+        permissions = [("play_session", "Can start and play sessions over the HTTP API"),
+                       ("view_any_session", "Can see the HTTP sessions of other accounts")]
+
+    @property
+    def is_open(self) -> bool:
+        return self.termination == self.Termination.RUNNING
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.agent} on task {self.task_id})"
+
+
+class RunStep(models.Model):
+    """One step of a run, appended once and never rewritten: a tool call with its outcome and state
+    diff, an agent message, or the user's reply."""
+
+    class Kind(models.TextChoices):
+        TOOL_CALL = "tool_call"
+        MESSAGE = "message"  # the agent's
+        USER = "user"  # the simulated user's
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="step_rows")
+    index = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    tool = models.CharField(max_length=200, blank=True)
+    arguments = models.JSONField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, blank=True)
+    observation = models.TextField(blank=True, help_text="what the agent was shown (capped, truncation marked)")
+    diff = models.JSONField(default=dict, blank=True)
+    content = models.TextField(blank=True)
+    duration_ms = models.FloatField(default=0.0)
+    executed = models.BooleanField(default=True, help_text="False for calls refused before reaching the sandbox")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="one_step_per_index")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} step {self.index} ({self.kind})"
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "kind": self.kind, "tool": self.tool or None, "arguments": self.arguments,
+                "outcome": self.outcome or None, "observation": self.observation, "diff": self.diff,
+                "content": self.content, "duration_ms": self.duration_ms, "executed": self.executed}

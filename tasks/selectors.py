@@ -101,3 +101,8 @@ def task_page(task: Task) -> dict[str, Any]:
             "policy": policy,
             "agents": {a: {"runs": rs, "mean": sum(r.reward or 0 for r in rs) / len(rs),
                            "pass_hat_k": pass_hat(rs, len({r.trial for r in rs}))} for a, rs in by_agent.items()}}
+
+
+def run_steps(run: Run, limit: int = 500) -> list[dict[str, Any]]:
+    """The first ``limit`` steps of a run, as dicts (the trajectory page)."""
+    return [step.as_dict() for step in run.step_rows.order_by("index")[:limit]]

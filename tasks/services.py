@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from tasks.rollout.episode import EpisodeResult, run_episode
 from tasks.spec import TaskSpec, build_task_spec
 
 from . import selectors
-from .models import Run, Task
+from .models import Run, RunStep, Task
 
 SEEDS_PER_BATCH_SEED = 1000
 _pool: SandboxPool | None = None
@@ -30,7 +30,7 @@ def sandbox_pool() -> SandboxPool:
     """One small LRU of sandboxes per process, keyed by environment version."""
     global _pool
     if _pool is None:
-        _pool = SandboxPool(env_services.sandbox_config(), size=3)
+        _pool = SandboxPool(env_services.sandbox_config(), size=settings.SCALEENV_SANDBOX_POOL_SIZE)
     return _pool
 
 
@@ -170,13 +170,23 @@ def _play(item: BatchItem) -> EpisodeResult:
 
 
 def _persist_run(item: BatchItem, episode: EpisodeResult) -> batches.Outcome:
-    run = Run.objects.create(
-        batch=item.batch, task_id=item.payload["task_id"], agent=item.payload["agent"], trial=int(item.payload["trial"]),
-        seed=int(item.payload["trial"]), messages=episode.messages, steps=[asdict(s) for s in episode.steps],
-        final_state=episode.final_state, final_hash=episode.final_hash, reward=episode.reward,
-        breakdown=episode.breakdown, termination=episode.termination, tool_errors=episode.tool_errors,
-        seconds=episode.seconds)
+    run = persist_episode(episode, task_id=item.payload["task_id"], agent=item.payload["agent"],
+                          trial=int(item.payload["trial"]), batch=item.batch)
     return run.pk, _run_counters(episode.reward)
+
+
+def persist_episode(episode: EpisodeResult, *, task_id: int, agent: str, trial: int, batch: Batch | None) -> Run:
+    """Store an episode: the run and its steps (call inside a transaction)."""
+    run = Run.objects.create(
+        batch=batch, task_id=task_id, agent=agent, trial=trial, seed=trial, messages=episode.messages,
+        step_count=len(episode.steps), final_state=episode.final_state, final_hash=episode.final_hash,
+        reward=episode.reward, breakdown=episode.breakdown, termination=episode.termination,
+        tool_errors=episode.tool_errors, seconds=episode.seconds)
+    RunStep.objects.bulk_create(
+        [RunStep(run=run, index=s.index, kind=s.kind, tool=s.tool or "", arguments=s.arguments,
+                 outcome=s.outcome or "", observation=s.observation or "", diff=s.diff or {}, content=s.content or "",
+                 duration_ms=s.duration_ms, executed=s.executed) for s in episode.steps], batch_size=500)
+    return run
 
 
 def _rollout_progress(batch: Batch) -> str:
@@ -191,8 +201,8 @@ ROLLOUT = batches.BatchKind(name="rollout", job_name="scaleenv.rollout", noun="e
 def replay_run(run: Run) -> dict[str, Any]:
     """Replay a run's executed tool calls on its task's s0; the final hash must be the run's."""
     view = selectors.domain_view(run.task.domain)
-    calls = [{"tool": s["tool"], "args": s["arguments"]} for s in run.steps
-             if s.get("kind") == "tool_call" and s.get("executed", True)]
+    calls = [{"tool": tool, "args": arguments} for tool, arguments in run.step_rows.filter(
+        kind=RunStep.Kind.TOOL_CALL, executed=True).order_by("index").values_list("tool", "arguments")]
     sandbox = sandbox_pool().get(domain_bundle(view))
     result = sandbox.run_sequence(calls, state=copy_state(run.task.s0), stop_on_failure=False, diffs=False, values=False)
     return {"calls": len(calls), "final_hash": result["state_hash"], "matches": result["state_hash"] == run.final_hash}

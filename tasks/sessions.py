@@ -1,150 +1,377 @@
 """Episodes driven over HTTP by an outside agent (an RL trainer, an eval harness).
 
-The session's state lives on its ``Run`` row (current state, id counter, messages, steps), so any
-web process can serve any call: each call resets a pooled sandbox to the stored state, runs the
-tool, and stores the result. Bad input becomes an error observation, never a server error.
+Correct under any concurrency, in threaded and multi-process servers:
+
+* every call on a session runs inside one transaction that first locks the session's row
+  (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's immediate transactions lock the database), so
+  calls on one session are serialized and each acknowledged call is stored, in order;
+* steps are appended as ``RunStep`` rows (never a rewritten list);
+* the state is s0 plus the diffs of the session's successful calls; each process keeps the latest
+  state of recently used sessions and rebuilds it from the rows when another process served the
+  last call (the step count says which);
+* tool code runs in a sandbox leased to this request alone;
+* ``finish`` is a conditional transition out of ``running``; once finished, every call is refused.
+
+Bad input is an error observation the agent can learn from (unknown tool, invalid arguments), never
+a server error. Limits come from settings (README, "Limits").
 """
 
 from __future__ import annotations
 
 import json
-import time
+import threading
+from collections import OrderedDict
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from jsonschema import Draft202012Validator
+from django.db.models import F
+from django.utils import timezone
+from jsonschema import Draft202012Validator, FormatChecker
 
 from environments.runtime import statekit
 from tasks.instantiation import domain_bundle
 from tasks.rollout.episode import STOP, score, system_prompt, tool_message_content
 from tasks.rollout.user import ScriptedUser
-from tasks.spec import build_task_spec
+from tasks.spec import TaskSpec, build_task_spec
 
 from . import selectors
-from .models import Run, Task
+from .models import Run, RunStep, Task
 from .services import sandbox_pool
 
-MAX_ARGUMENT_BYTES = 64 * 1024
+TRUNCATED = "…[truncated {n} more characters]"
 
 
 class SessionError(Exception):
-    """A request the session cannot take (closed session, unknown task): a 4xx, with this message."""
+    """A request the session cannot take: a 4xx with this message."""
+
+    status = 409
 
 
-def start_session(task: Task, owner: Any, agent_model: str = "") -> tuple[Run, list[dict[str, Any]]]:
-    view = selectors.domain_view(task.domain)
-    spec = build_task_spec(view, task)
+class SessionClosed(SessionError):
+    status = 409
+
+
+class TooManySessions(SessionError):
+    status = 429
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-process state cache
+
+
+class _States:
+    """run id -> (step count, state, ids used) of the sessions this process served last."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[int, tuple[int, dict[str, Any], int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run_id: int, step_count: int) -> dict[str, Any] | None:
+        with self._lock:
+            item = self._items.get(run_id)
+            if item is None or item[0] != step_count:
+                return None
+            self._items.move_to_end(run_id)
+            return item[1]
+
+    def put(self, run_id: int, step_count: int, state: dict[str, Any], ids_used: int) -> None:
+        with self._lock:
+            self._items[run_id] = (step_count, state, ids_used)
+            self._items.move_to_end(run_id)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def drop(self, run_id: int) -> None:
+        with self._lock:
+            self._items.pop(run_id, None)
+
+
+_states = _States(getattr(settings, "SCALEENV_SESSION_STATE_CACHE", 256))
+
+
+def _capped(text: str, limit: int) -> tuple[str, bool]:
+    if len(text) <= limit:
+        return text, False
+    return text[:limit] + TRUNCATED.format(n=len(text) - limit), True
+
+
+def _spec(task: Task) -> TaskSpec:
+    return build_task_spec(selectors.domain_view(task.domain), task)
+
+
+# ---------------------------------------------------------------------------------------------
+# Starting
+
+
+def start_session(task: Task, owner: Any, agent_model: str = "") -> tuple[Run, list[dict[str, Any]],
+                                                                          list[dict[str, Any]]]:
+    """A new session on ``task`` for ``owner``: (run, first messages, tool schemas)."""
+    expire_idle_sessions(owner=owner)
+    limit = settings.SCALEENV_SESSION_MAX_OPEN
+    if Run.objects.filter(owner=owner, agent="external", termination=Run.Termination.RUNNING).count() >= limit:
+        raise TooManySessions(f"this account already has {limit} open sessions (SCALEENV_SESSION_MAX_OPEN); "
+                              "finish some first")
+    spec = _spec(task)
     opening = ScriptedUser(spec.script).first_message() if spec.script else spec.instruction
     messages = [{"role": "system", "content": system_prompt(spec)}, {"role": "user", "content": opening}]
-    trial = Run.objects.filter(task=task, agent="external").count()
-    run = Run.objects.create(task=task, agent="external", agent_model=agent_model[:120], trial=trial, seed=0,
-                             messages=messages, steps=[], final_state=task.s0, termination=Run.Termination.RUNNING,
-                             owner=owner if getattr(owner, "pk", None) else None,
-                             session={"open": True, "ids_used": 0, "started": time.time()})
-    return run, spec.tools
+    with transaction.atomic():
+        trial = Run.objects.filter(task=task, agent="external").count()
+        run = Run.objects.create(task=task, agent="external", agent_model=agent_model[:120], trial=trial, seed=0,
+                                 termination=Run.Termination.RUNNING, owner=owner, step_count=1,
+                                 last_activity_at=timezone.now())
+        RunStep.objects.create(run=run, index=0, kind=RunStep.Kind.USER, content=opening)
+        # The first call then starts from memory instead of reloading s0.
+        transaction.on_commit(lambda: _states.put(run.pk, run.step_count, task.s0, 0))
+    return run, messages, spec.tools
 
 
-def _open(run: Run) -> None:
-    if not run.session.get("open"):
-        raise SessionError(f"session {run.pk} is finished ({run.termination}); start a new one")
+# ---------------------------------------------------------------------------------------------
+# Calls
 
 
-def _observation(run: Run, name: str, arguments: Any, content: str, outcome: str, diff: dict[str, Any],
-                 executed: bool = False) -> dict[str, Any]:
-    call_id = f"call_{len(run.steps) + 1}"
-    run.messages.append({"role": "assistant", "content": None, "tool_calls": [
-        {"id": call_id, "type": "function", "function": {"name": str(name)[:200],
-                                                         "arguments": json.dumps(arguments, default=str)[:MAX_ARGUMENT_BYTES]}}]})
-    run.messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
-    run.steps.append({"index": len(run.steps), "kind": "tool_call", "tool": str(name)[:200], "arguments": arguments,
-                      "outcome": outcome, "observation": content[:4000], "diff": diff, "executed": executed})
-    if outcome != "success":
-        run.tool_errors += 1
-    return {"tool_call_id": call_id, "outcome": outcome, "content": content, "error": outcome != "success"}
+def _locked(run_id: int, owner: Any) -> Run:
+    """The session row, locked until the transaction ends (only the owner's, only sessions)."""
+    run = (Run.objects.select_for_update().select_related("task", "task__domain")
+           .only("id", "termination", "step_count", "ids_used", "tool_errors", "last_activity_at", "created_at",
+                 "owner_id", "task__id", "task__domain__id", "task__domain__spec_hash", "task__domain__slug")
+           .filter(pk=run_id, owner=owner, agent="external").first())
+    if run is None:
+        raise Run.DoesNotExist(run_id)
+    return run
 
 
-def call_tool(run: Run, name: Any, arguments: Any) -> dict[str, Any]:
-    """Execute one tool call of the session; malformed calls come back as error observations."""
-    _open(run)
-    task = run.task
-    view = selectors.domain_view(task.domain)
+def _close_if_due(run: Run) -> str | None:
+    """Refuse a finished session; end one that idled too long or reached its step limit (the caller
+    commits that ending, then refuses the call with the returned reason)."""
+    if not run.is_open:
+        raise SessionClosed(f"session {run.pk} is finished ({run.termination}); start a new one")
+    idle = timedelta(seconds=settings.SCALEENV_SESSION_IDLE_SECONDS)
+    if run.last_activity_at and timezone.now() - run.last_activity_at > idle:
+        _finish_locked(run, Run.Termination.EXPIRED)
+        return (f"session {run.pk} expired after {settings.SCALEENV_SESSION_IDLE_SECONDS} s without activity; "
+                "start a new one")
+    if run.step_count >= settings.SCALEENV_SESSION_MAX_STEPS:
+        _finish_locked(run, Run.Termination.MAX_STEPS)
+        return f"session {run.pk} reached {settings.SCALEENV_SESSION_MAX_STEPS} steps and is finished"
+    return None
+
+
+def _state(run: Run) -> tuple[dict[str, Any], int]:
+    """The session's current state: cached, or s0 plus the diffs of its successful calls."""
+    cached = _states.get(run.pk, run.step_count)
+    if cached is not None:
+        return cached, run.ids_used
+    state = Task.objects.filter(pk=run.task_id).values_list("s0", flat=True).get()
+    for diff in RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.TOOL_CALL, outcome="success").order_by(
+            "index").values_list("diff", flat=True):
+        if diff:
+            state = statekit.apply_diff(state, diff)
+    return state, run.ids_used
+
+
+def _append(run: Run, **fields: Any) -> RunStep:
+    step = RunStep.objects.create(run_id=run.pk, index=run.step_count, **fields)
+    run.step_count += 1
+    return step
+
+
+def _touch(run: Run, **extra: Any) -> None:
+    Run.objects.filter(pk=run.pk).update(step_count=run.step_count, last_activity_at=timezone.now(), **extra)
+
+
+def _parse_arguments(tool: Any, arguments: Any) -> tuple[dict[str, Any] | None, str | None]:
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError as exc:
-            result = _observation(run, name, arguments, f"Error: InvalidArguments: arguments are not valid JSON ({exc.msg})",
-                                  "anticipated_rejection", {})
-            run.save(update_fields=["messages", "steps", "tool_errors"])
-            return result
-    if not isinstance(name, str) or name not in view.tools:
-        result = _observation(run, name, arguments, f"Error: UnknownTool: there is no tool named {str(name)[:80]!r}",
-                              "anticipated_rejection", {})
-    elif not isinstance(arguments, dict):
-        result = _observation(run, name, arguments, "Error: InvalidArguments: arguments must be a JSON object",
-                              "anticipated_rejection", {})
-    else:
-        errors = sorted(Draft202012Validator(view.tools[name].parameters).iter_errors(arguments), key=lambda e: e.path)
-        if errors:
-            detail = "; ".join(f"{'/'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:3])
-            result = _observation(run, name, arguments, f"Error: InvalidArguments: {detail[:1000]}",
-                                  "anticipated_rejection", {})
-        else:
-            sandbox = sandbox_pool().get(domain_bundle(view))
-            sandbox.reset(statekit.copy_state(run.final_state))
-            sandbox.set_ids_used(int(run.session.get("ids_used", 0)))
-            outcome = sandbox.call(name, arguments)
-            state, state_hash = sandbox.get_state()
-            run.final_state, run.final_hash = state, state_hash
-            run.session["ids_used"] = sandbox.ids_used
-            result = _observation(run, name, arguments, tool_message_content(outcome), outcome["outcome"],
-                                  outcome.get("diff", {}), executed=True)
-    run.save(update_fields=["messages", "steps", "tool_errors", "final_state", "final_hash", "session"])
+        except (json.JSONDecodeError, RecursionError) as exc:
+            return None, f"InvalidArguments: arguments are not valid JSON ({getattr(exc, 'msg', 'too deep')})"
+    if not isinstance(arguments, dict):
+        return None, "InvalidArguments: arguments must be a JSON object"
+    if len(json.dumps(arguments, default=str)) > settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES:
+        return None, (f"InvalidArguments: arguments over {settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES} bytes "
+                      "(SCALEENV_SESSION_MAX_ARGUMENT_BYTES)")
+    errors = sorted(Draft202012Validator(tool.parameters, format_checker=FormatChecker()).iter_errors(arguments),
+                    key=lambda e: list(e.path))
+    if errors:
+        detail = "; ".join(f"{'/'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:3])
+        return None, f"InvalidArguments: {detail[:1000]}"
+    return arguments, None
+
+
+def call_tool(run_id: int, owner: Any, name: Any, arguments: Any) -> dict[str, Any]:
+    """Execute one tool call of the session; malformed calls come back as error observations."""
+    remember: list[tuple[int, dict[str, Any], int]] = []
+    with transaction.atomic():
+        run = _locked(run_id, owner)
+        closed = _close_if_due(run)
+        if closed is None:
+            result = _call_locked(run, name, arguments, remember)
+    if closed is not None:
+        raise SessionClosed(closed)
     return result
 
 
-def send_message(run: Run, content: Any) -> dict[str, Any]:
-    _open(run)
-    text = str(content or "")[:20000]
+def _call_locked(run: Run, name: Any, arguments: Any,
+                 remember: list[tuple[int, dict[str, Any], int]]) -> dict[str, Any]:
+    """One tool call of a session, inside the caller's transaction with the session locked."""
     view = selectors.domain_view(run.task.domain)
-    spec = build_task_spec(view, run.task)
-    earlier = [m["content"] for m in run.messages if m["role"] == "assistant" and m.get("content") is not None]
-    run.messages.append({"role": "assistant", "content": text})
-    run.steps.append({"index": len(run.steps), "kind": "message", "content": text[:4000]})
+    stored_arguments = arguments
+    if not isinstance(stored_arguments, (dict, list, str, int, float, bool)) and stored_arguments is not None:
+        stored_arguments = str(stored_arguments)
+    tool = view.tools.get(name) if isinstance(name, str) else None
+    executed, diff, duration = False, {}, 0.0
+    if tool is None:
+        result = {"outcome": "anticipated_rejection", "error_type": "UnknownTool",
+                  "error": f"there is no tool named {str(name)[:80]!r}"}
+    else:
+        parsed, problem = _parse_arguments(tool, arguments)
+        if problem:
+            error_type, _, message = problem.partition(": ")
+            result = {"outcome": "anticipated_rejection", "error_type": error_type, "error": message}
+        else:
+            stored_arguments = parsed
+            state, ids_used = _state(run)
+            with sandbox_pool().lease(domain_bundle(view)) as sandbox:
+                sandbox.reset(state)
+                sandbox.set_ids_used(ids_used)
+                result = sandbox.call(tool.name, parsed)
+                ids_used = sandbox.ids_used
+            executed, diff = True, result.get("diff") or {}
+            duration = float(result.get("duration_ms") or 0.0)
+            if result["outcome"] == "success" and diff:
+                state = statekit.apply_diff(state, diff)
+            run.ids_used = ids_used
+            remember.append((run.pk, run.step_count + 1, state, ids_used))
+    content, truncated = _capped(tool_message_content(result), settings.SCALEENV_SESSION_MAX_OBSERVATION_CHARS)
+    arguments_text = json.dumps(stored_arguments, default=str)
+    if len(arguments_text) > settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES:
+        stored_arguments = {"truncated": _capped(arguments_text, settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES)[0]}
+    step = _append(run, kind=RunStep.Kind.TOOL_CALL, tool=str(name)[:200] if name is not None else "",
+                   arguments=stored_arguments, outcome=result["outcome"], observation=content, diff=diff,
+                   duration_ms=duration, executed=executed)
+    failed = result["outcome"] != "success"
+    _touch(run, ids_used=run.ids_used, tool_errors=F("tool_errors") + int(failed))
+    for item in remember:
+        transaction.on_commit(lambda item=item: _states.put(*item))
+    return {"tool_call_id": f"call_{step.index}", "outcome": result["outcome"], "content": content, "error": failed,
+            "truncated": truncated}
+
+
+def send_message(run_id: int, owner: Any, content: str) -> dict[str, Any]:
+    """The agent says something; the simulated user answers (or the agent ends with ###STOP###)."""
+    with transaction.atomic():
+        run = _locked(run_id, owner)
+        closed = _close_if_due(run)
+        if closed is None:
+            return _message_locked(run, content)
+    raise SessionClosed(closed)
+
+
+def _message_locked(run: Run, content: str) -> dict[str, Any]:
+    """One agent message and the user's reply, inside the caller's transaction with the session locked."""
+    text, _ = _capped(content, settings.SCALEENV_SESSION_MAX_MESSAGE_CHARS)
+    earlier = list(RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.MESSAGE).order_by("index")
+                   .values_list("content", flat=True))
+    _append(run, kind=RunStep.Kind.MESSAGE, content=text)
     if STOP in text:
-        run.save(update_fields=["messages", "steps"])
-        return {"user": None, "finished": True, **finish(run, "agent_stop")}
+        _touch(run)
+        return {"user": None, "finished": True, **_finish_locked(run, Run.Termination.AGENT_STOP)}
+    spec = _spec(run.task)
     if spec.script is None:
         reply = f"Thanks. {STOP}"
     else:  # the scripted user is deterministic: rebuilt from the conversation so far, in any process
         reply = ScriptedUser.replay(spec.script, earlier).respond(text)
-    run.messages.append({"role": "user", "content": reply})
-    run.steps.append({"index": len(run.steps), "kind": "user", "content": reply[:4000]})
-    run.save(update_fields=["messages", "steps"])
+    _append(run, kind=RunStep.Kind.USER, content=reply)
+    _touch(run)
     if STOP in reply:
-        return {"user": reply, "finished": True, **finish(run, "user_stop")}
+        return {"user": reply, "finished": True, **_finish_locked(run, Run.Termination.USER_STOP)}
     return {"user": reply, "finished": False}
 
 
-def _parsed(content: Any) -> Any:
-    try:
-        return json.loads(content) if isinstance(content, str) else content
-    except json.JSONDecodeError:
-        return content
-
-
-def finish(run: Run, termination: str = "agent_stop") -> dict[str, Any]:
+def finish(run_id: int, owner: Any, termination: str = Run.Termination.AGENT_STOP) -> dict[str, Any]:
+    """End the session and score it; finishing a finished session returns its result unchanged."""
     with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run.pk)
-        if not run.session.get("open"):
-            return {"reward": run.reward, "breakdown": run.breakdown, "termination": run.termination}
-        view = selectors.domain_view(run.task.domain)
-        spec = build_task_spec(view, run.task)
-        observations = [_parsed(s.get("observation")) for s in run.steps
-                        if s.get("kind") == "tool_call" and s.get("outcome") == "success"]
-        run.reward, run.breakdown = score(spec, run.final_state, run.messages, observations, termination)
-        run.termination = termination
-        run.final_hash = run.final_hash or statekit.state_hash(run.final_state)
-        run.session = {**run.session, "open": False}
-        run.seconds = round(time.time() - float(run.session.get("started", time.time())), 3)
-        run.save()
+        run = _locked(run_id, owner)
+        if not run.is_open:
+            return result_of(Run.objects.only("reward", "breakdown", "termination").get(pk=run.pk))
+        return _finish_locked(run, termination)
+
+
+def messages_of(run: Run, spec: TaskSpec | None = None) -> list[dict[str, Any]]:
+    """The session's conversation in the OpenAI chat format, rebuilt from its steps."""
+    spec = spec or _spec(run.task)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(spec)}]
+    for step in run.step_rows.order_by("index"):
+        if step.kind == RunStep.Kind.TOOL_CALL:
+            call_id = f"call_{step.index}"
+            messages.append({"role": "assistant", "content": None, "tool_calls": [
+                {"id": call_id, "type": "function",
+                 "function": {"name": step.tool, "arguments": json.dumps(step.arguments, default=str)}}]})
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": step.observation})
+        else:
+            messages.append({"role": "user" if step.kind == RunStep.Kind.USER else "assistant", "content": step.content})
+    return messages
+
+
+def _observations(run: Run) -> list[Any]:
+    values = []
+    for text in run.step_rows.filter(kind=RunStep.Kind.TOOL_CALL, outcome="success").order_by("index").values_list(
+            "observation", flat=True):
+        try:
+            values.append(json.loads(text))
+        except json.JSONDecodeError:
+            values.append(text)
+    return values
+
+
+def _finish_locked(run: Run, termination: str) -> dict[str, Any]:
+    """Score and close a locked, open session (inside the caller's transaction)."""
+    task = Task.objects.select_related("domain").get(pk=run.task_id)
+    spec = _spec(task)
+    state, _ids = _state(run)
+    messages = messages_of(run, spec)
+    reward, breakdown = score(spec, state, messages, _observations(run), termination)
+    finished_at = timezone.now()
+    updated = Run.objects.filter(pk=run.pk, termination=Run.Termination.RUNNING).update(
+        termination=termination, reward=reward, breakdown=breakdown, final_state=state,
+        final_hash=statekit.state_hash(state), messages=messages, step_count=run.step_count,
+        seconds=round((finished_at - run.created_at).total_seconds(), 3), last_activity_at=finished_at)
+    if not updated:  # already finished by another request: report what it recorded
+        return result_of(Run.objects.only("reward", "breakdown", "termination").get(pk=run.pk))
+    run.termination = termination
+    transaction.on_commit(lambda: _states.drop(run.pk))
+    return {"reward": reward, "breakdown": breakdown, "termination": termination}
+
+
+def result_of(run: Run) -> dict[str, Any]:
     return {"reward": run.reward, "breakdown": run.breakdown, "termination": run.termination}
+
+
+def agent_view(result: dict[str, Any]) -> dict[str, Any]:
+    """What an agent may learn of its score: no expected values (they are the answer key)."""
+    breakdown = result.get("breakdown") or {}
+    failing = sorted({t["table"] for t in breakdown.get("failing_tables", [])})
+    return {"reward": result.get("reward"), "termination": result.get("termination"),
+            "breakdown": {"db_match": breakdown.get("db_match"), "communicate_ok": breakdown.get("communicate_ok"),
+                          "refusal_ok": breakdown.get("refusal_ok"), "partial": breakdown.get("partial"),
+                          "failing_tables": failing}}
+
+
+def expire_idle_sessions(owner: Any = None) -> int:
+    """Finish the sessions idle longer than SCALEENV_SESSION_IDLE_SECONDS (recorded as ``expired``)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.SCALEENV_SESSION_IDLE_SECONDS)
+    idle = Run.objects.filter(agent="external", termination=Run.Termination.RUNNING, last_activity_at__lt=cutoff)
+    if owner is not None:
+        idle = idle.filter(owner=owner)
+    expired = 0
+    for run_id, owner_id in idle.values_list("pk", "owner_id"):
+        with transaction.atomic():
+            run = Run.objects.select_for_update().filter(pk=run_id, termination=Run.Termination.RUNNING).only(
+                "id", "termination", "step_count", "ids_used", "task_id", "created_at", "last_activity_at").first()
+            if run is not None and run.last_activity_at and run.last_activity_at < cutoff:
+                _finish_locked(run, Run.Termination.EXPIRED)
+                expired += 1
+    return expired

@@ -80,3 +80,27 @@ def store_domain(seed: int = 1001):  # -> environments.models.Domain
 def stored_domain():  # -> environments.models.Domain
     """The test domain (seed 1001), stored; needs a django_db mark on the test."""
     return store_domain()
+
+
+def account(role: str, name: str | None = None):  # -> django.contrib.auth.models.User
+    """A user holding one role (environments/roles.py), made the way `create_user` makes it."""
+    from environments.services import create_account
+
+    user, _password, _token = create_account(name or f"{role.lower()}-user", role, password="pw-Secret-123")
+    return user
+
+
+def api_client(role: str, name: str | None = None):  # -> django.test.Client with a token
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    user = account(role, name)
+    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+
+
+def page_client(role: str = "Curator", name: str | None = None, **kwargs):  # -> a signed-in django.test.Client
+    from django.test import Client
+
+    client = Client(**kwargs)
+    client.force_login(account(role, name))
+    return client

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -628,12 +629,20 @@ def _clean_result(result: dict[str, Any]) -> dict[str, Any]:
 
 
 class SandboxPool:
-    """A small LRU of sandboxes keyed by environment version (one worker never mixes domains)."""
+    """Sandboxes keyed by environment version (one worker never mixes domains), for one process.
+
+    ``lease(bundle)`` hands a sandbox to one caller at a time, so threads never share a worker's
+    state; several sandboxes of the same environment exist when several threads need one at once.
+    At most ``size`` idle sandboxes are kept, the least recently used closed first. ``get(bundle)``
+    is the single-threaded shortcut (a job process) that keeps one sandbox per environment.
+    """
 
     def __init__(self, config: SandboxConfig | None = None, size: int = 3) -> None:
         self.config = config or SandboxConfig.from_env()
         self.size = size
         self._items: "OrderedDict[str, Sandbox]" = OrderedDict()
+        self._idle: "OrderedDict[str, list[Sandbox]]" = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, bundle: EnvironmentBundle) -> Sandbox:
         key = bundle.version_hash()
@@ -646,7 +655,46 @@ class SandboxPool:
             old.close()
         return sandbox
 
+    @contextmanager
+    def lease(self, bundle: EnvironmentBundle) -> Iterator[Sandbox]:
+        key = bundle.version_hash()
+        with self._lock:
+            idle = self._idle.get(key)
+            sandbox = idle.pop() if idle else None
+            if idle is not None:
+                self._idle.move_to_end(key)
+        if sandbox is None:
+            sandbox = Sandbox(bundle, self.config)  # outside the lock: start-up takes tens of ms
+        try:
+            yield sandbox
+        finally:
+            self._give_back(key, sandbox)
+
+    def _give_back(self, key: str, sandbox: Sandbox) -> None:
+        evicted: list[Sandbox] = []
+        with self._lock:
+            self._idle.setdefault(key, []).append(sandbox)
+            self._idle.move_to_end(key)
+            while sum(len(v) for v in self._idle.values()) > self.size:
+                oldest_key = next(iter(self._idle))
+                bucket = self._idle[oldest_key]
+                evicted.append(bucket.pop(0))
+                if not bucket:
+                    del self._idle[oldest_key]
+        for old in evicted:
+            old.close()
+
+    @property
+    def idle_count(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._idle.values())
+
     def close(self) -> None:
         for sandbox in self._items.values():
             sandbox.close()
         self._items.clear()
+        with self._lock:
+            buckets, self._idle = list(self._idle.values()), OrderedDict()
+        for bucket in buckets:
+            for sandbox in bucket:
+                sandbox.close()

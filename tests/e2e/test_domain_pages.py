@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from environments import services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-# Playwright's sync API keeps an event loop on this thread; the ORM calls in these tests are
-# still synchronous, so tell Django not to refuse them.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-CHROMIUM = os.environ.get("SCALEENV_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium not found at {CHROMIUM} (CI installs Debian's chromium package)")
-        pytest.skip("Chromium is not installed (apt-get install chromium); CI runs these tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield browser
-        browser.close()
-
-
-def test_the_tdg_is_drawn_from_server_positions_and_edges_can_be_filtered(browser, live_server, stored_domain):
+def test_the_tdg_is_drawn_from_server_positions_and_edges_can_be_filtered(curator_page, live_server, stored_domain):
     domain = stored_domain
-    page = browser.new_page()
+    page = curator_page
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{live_server.url}/domains/{domain.slug}/")
@@ -56,10 +31,10 @@ def test_the_tdg_is_drawn_from_server_positions_and_edges_can_be_filtered(browse
     assert errors == []
 
 
-def test_the_dashboard_shows_batch_progress(browser, live_server, stored_domain):
+def test_the_dashboard_shows_batch_progress(curator_page, live_server, stored_domain):
     domain = stored_domain
     batch, _ = services.start_synthesis_batch(backend="procedural", domains=2, seed=77)
-    page = browser.new_page()
+    page = curator_page
     page.goto(f"{live_server.url}/")
     bar = page.locator(f"#batch-{batch.pk} progress")
     assert bar.get_attribute("value") == "0"

@@ -6,14 +6,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from django.contrib.auth.models import User
-from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from environments.models import Domain
 from environments.runtime.executor import EnvironmentBundle, Sandbox, SandboxConfig
 from environments.synthesis.schema_calls import run_random_calls
-from tests.conftest import sandbox_mode, store_domain, synthesized
+from tests.conftest import account, page_client, sandbox_mode, store_domain, synthesized
 
 pytestmark = pytest.mark.django_db
 
@@ -30,14 +28,16 @@ def test_the_policy_is_persisted_with_its_version(stored_domain):
 def test_the_domain_page_shows_the_policy_escaped(stored_domain):
     stored_domain.policy = stored_domain.policy + "\n<script>alert(1)</script>"
     stored_domain.save()
-    body = Client().get(f"/domains/{stored_domain.slug}/").content.decode()
+    body = page_client().get(f"/domains/{stored_domain.slug}/").content.decode()
     assert "<details class=\"policy\">" in body and stored_domain.policy_version in body
     assert "You are the customer-service agent of" in body
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
 def test_the_api_serves_the_policy(stored_domain):
-    token = Token.objects.create(user=User.objects.create_user("reader"))
+    token = Token.objects.get_or_create(user=account("Viewer", "reader"))[0]
+    from django.test import Client
+
     client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
     data = client.get(f"/api/domains/{stored_domain.slug}/").json()
     assert data["policy"] == stored_domain.policy and data["policy_version"] == stored_domain.policy_version

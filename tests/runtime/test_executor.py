@@ -217,3 +217,35 @@ def test_the_pool_keeps_one_worker_per_environment_version(config):
         assert a._worker.closed and not b._worker.closed and not c._worker.closed  # least recently used went
     finally:
         pool.close()
+
+
+def test_leases_never_share_a_sandbox_between_threads_and_keep_an_lru_of_idle_ones(config):
+    import threading
+
+    from environments.runtime.executor import SandboxPool
+    from tests.conftest import items_bundle
+
+    pool = SandboxPool(config, size=2)
+    bundle = items_bundle()
+    held: list[int] = []
+    barrier = threading.Barrier(3)
+
+    def worker() -> None:
+        with pool.lease(bundle) as sandbox:
+            held.append(id(sandbox))
+            barrier.wait(timeout=30)  # all three hold a lease at once
+            sandbox.reset({"items": {}, "owners": {}})
+            assert sandbox.call("add_item", {"name": "x", "qty": 1})["outcome"] == "success"
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert len(set(held)) == 3  # three callers at once: three sandboxes, none shared
+        assert pool.idle_count == 2  # only `size` idle ones are kept
+        with pool.lease(bundle) as again:
+            assert id(again) in held  # reused, not started anew
+    finally:
+        pool.close()

@@ -1,14 +1,15 @@
-"""The HTTP session API: an outside agent plays a task; malformed calls never cause a server error."""
+"""The HTTP session API: an outside agent plays a task through the conversation; calls on a session
+are serialized and never lost; finish is final; bad input is a clear 4xx; limits hold."""
 
 import json
+import threading
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from tasks import services
-from tasks.models import Run
+from tasks.models import Run, RunStep
+from tests.conftest import api_client
 from tests.tasks.conftest import stored_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,17 +17,22 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def task():
-    return next(t for t in stored_tasks(seed=9, per_domain=3) if t.status == "verified")
+    return next(t for t in stored_tasks(seed=9, per_domain=3) if t.status == "verified" and t.kind == "write")
 
 
 @pytest.fixture
 def client():
-    token = Token.objects.create(user=User.objects.create_user("agent"))
-    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return api_client("Agent", "agent")
 
 
 def post(client, url, body):
     return client.post(url, json.dumps(body), content_type="application/json")
+
+
+def start(client, task):
+    response = post(client, "/api/sessions/", {"task": task.pk})
+    assert response.status_code == 201, response.content
+    return response.json()["session"]
 
 
 def play(client, task, agent_name="oracle"):
@@ -62,20 +68,30 @@ def play(client, task, agent_name="oracle"):
     raise AssertionError("the conversation did not end")
 
 
+def read_call(task):
+    """The first call of the gold chain (a search by the customer's e-mail: always valid)."""
+    step = task.gold_chain[0]
+    return {"name": step["tool"], "arguments": step["args"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Playing
+
+
 def test_an_outside_agent_talks_to_the_user_plays_the_task_and_gets_the_reward(task, client):
     session, started, done = play(client, task)
     assert started["messages"][0] == {"role": "system", "content": task.domain.policy}  # the agent's prompt
     assert started["messages"][1] == {"role": "user", "content": task.script["opening"]}
-    assert "gold_chain" not in json.dumps(started) and task.instruction not in json.dumps(started)
+    text = json.dumps(started)
+    assert "gold_chain" not in text and task.instruction not in text and "s_gt" not in text
     assert {t["function"]["name"] for t in started["tools"]} >= {s["tool"] for s in task.gold_chain}
-    assert all(t["function"]["description"] != t["function"]["name"] for t in started["tools"])
     assert done["finished"] and done["reward"] == 1.0, done
+    assert "full_breakdown" not in done and "expected" not in json.dumps(done)  # no answer key for an agent
     run = Run.objects.get(pk=session)
-    assert run.agent == "external" and run.agent_model == "my-model"
-    assert [s["kind"] for s in run.steps].count("user") >= 1
+    assert run.agent == "external" and run.agent_model == "my-model" and run.messages
+    assert run.step_rows.filter(kind="user").count() >= 2
     assert services.replay_run(run)["matches"]
-    closed = post(client, f"/api/sessions/{session}/tool-calls/", {"name": task.gold_chain[0]["tool"], "arguments": {}})
-    assert closed.status_code == 409
+    assert post(client, f"/api/sessions/{session}/tool-calls/", read_call(task)).status_code == 409
 
 
 def test_an_outside_agent_that_does_nothing_gets_nothing(task, client):
@@ -83,9 +99,16 @@ def test_an_outside_agent_that_does_nothing_gets_nothing(task, client):
     assert done["reward"] == 0.0
 
 
+def test_the_session_shows_its_conversation_to_its_owner(task, client):
+    session = start(client, task)
+    post(client, f"/api/sessions/{session}/tool-calls/", read_call(task))
+    body = client.get(f"/api/sessions/{session}/").json()
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "tool"]
+    assert body["termination"] == "running" and body["step_count"] == 2
+
+
 @pytest.mark.parametrize("call, expected", [
     ({"name": "drop_everything", "arguments": {}}, "Error: UnknownTool"),
-    ({"name": None, "arguments": {}}, "Error: UnknownTool"),
     ({"name": "TOOL", "arguments": {"unexpected": 1}}, "Error: InvalidArguments"),
     ({"name": "TOOL", "arguments": {}}, "Error: InvalidArguments"),
     ({"name": "TOOL", "arguments": "{not json"}, "Error: InvalidArguments: arguments are not valid JSON"),
@@ -93,35 +116,197 @@ def test_an_outside_agent_that_does_nothing_gets_nothing(task, client):
     ({"name": "TOOL", "arguments": {"WRONGTYPE": 12345}}, "Error: InvalidArguments"),
 ])
 def test_malformed_calls_get_a_clear_error_observation(task, client, call, expected):
-    session = post(client, "/api/sessions/", {"task": task.pk}).json()["session"]
-    # A tool of the domain with a required string parameter.
+    session = start(client, task)
     tool_row = next(t for t in task.domain.tools.filter(status="verified").order_by("name")
                     if any(t.parameters["properties"][p].get("type") == "string" for p in t.parameters["required"]))
-    tool = tool_row.name
     param = next(p for p in tool_row.parameters["required"] if tool_row.parameters["properties"][p].get("type") == "string")
     arguments = call["arguments"]
     if isinstance(arguments, dict) and "WRONGTYPE" in arguments:
         arguments = {param: 12345}
     reply = post(client, f"/api/sessions/{session}/tool-calls/",
-                 {"name": tool if call["name"] == "TOOL" else call["name"], "arguments": arguments})
+                 {"name": tool_row.name if call["name"] == "TOOL" else call["name"], "arguments": arguments})
     assert reply.status_code == 200
     assert reply.json()["error"] is True and reply.json()["content"].startswith(expected)
     assert Run.objects.get(pk=session).tool_errors == 1
 
 
-def test_huge_payloads_and_bad_bodies_are_refused_cleanly(task, client):
-    session = post(client, "/api/sessions/", {"task": task.pk}).json()["session"]
-    huge = post(client, f"/api/sessions/{session}/tool-calls/", {"name": "x", "arguments": {"blob": "x" * 400_000}})
-    assert huge.status_code == 413 and "over" in huge.json()["error"]
-    broken = client.post(f"/api/sessions/{session}/tool-calls/", "{not json", content_type="application/json")
-    assert broken.status_code == 400
-    missing = post(client, f"/api/sessions/{session}/messages/", {})
-    assert missing.status_code == 400
-    assert post(client, "/api/sessions/", {"task": 999999}).status_code == 404
+# ---------------------------------------------------------------------------------------------
+# Bad input: a clear 4xx, and nothing stored that breaks a page
 
 
-def test_sessions_need_a_token_and_belong_to_their_owner(task, client):
-    assert Client().post("/api/sessions/", {"task": task.pk}).status_code in (401, 403)
-    session = post(client, "/api/sessions/", {"task": task.pk}).json()["session"]
-    other = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=User.objects.create_user('other')).key}")
+@pytest.mark.parametrize("raw, status, words", [
+    (b'{"name": "x\\ud800", "arguments": {}}', 400, "lone surrogate"),
+    (b'{"name": "\xff\xfe", "arguments": {}}', 400, "not valid UTF-8"),
+    (b'{"name": "x", "arguments": ' + b"[" * 1000 + b"]" * 1000 + b"}", 400, "nested deeper"),
+    (b'{"name": "x", "arguments": {"n": NaN}}', 400, "NaN is not valid JSON"),
+    (b'{"name": "x", "arguments": {"n": 123456789012345678901234567890}}', 400, "out of range"),
+    (b'{"name": "x", "arguments": {"blob": "' + b"x" * 400_000 + b'"}}', 413, "over"),
+    (b"{not json", 400, "JSON parse error"),
+])
+def test_bad_bodies_are_refused_with_a_clear_error_and_nothing_stored(task, client, raw, status, words):
+    session = start(client, task)
+    response = client.post(f"/api/sessions/{session}/tool-calls/", raw, content_type="application/json")
+    assert response.status_code == status and words in response.json()["detail"]
+    assert Run.objects.get(pk=session).step_count == 1  # only the user's opening
+    page = api_client("Curator", "curator").get(f"/api/runs/{session}/")
+    assert page.status_code == 200
+
+
+def test_oversized_arguments_and_observations_are_capped_and_marked(task, client, settings):
+    settings.SCALEENV_SESSION_MAX_OBSERVATION_CHARS = 40
+    settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES = 200
+    session = start(client, task)
+    reply = post(client, f"/api/sessions/{session}/tool-calls/", read_call(task)).json()
+    assert reply["truncated"] and "…[truncated" in reply["content"] and len(reply["content"]) < 90
+    settings.SCALEENV_SESSION_MAX_OBSERVATION_CHARS = 16_000
+    big = post(client, f"/api/sessions/{session}/tool-calls/",
+               {"name": read_call(task)["name"], "arguments": {"email": "x" * 500}}).json()
+    assert big["error"] and "over 200 bytes" in big["content"]
+    stored = RunStep.objects.get(run_id=session, index=2)
+    assert "truncated" in json.dumps(stored.arguments)
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrency
+
+
+def test_eight_threads_on_one_session_store_every_acknowledged_call_in_order(task, client):
+    session = start(client, task)
+    call = read_call(task)
+    acknowledged: list[str] = []
+    errors: list[str] = []
+
+    def worker(n: int) -> None:
+        own = Client(HTTP_AUTHORIZATION=client.defaults["HTTP_AUTHORIZATION"])
+        for i in range(5):
+            email = call["arguments"]["email"] if (n + i) % 2 == 0 else f"nobody{n}-{i}@example.com"
+            response = post(own, f"/api/sessions/{session}/tool-calls/",
+                            {"name": call["name"], "arguments": {**call["arguments"], "email": email}})
+            if response.status_code != 200:
+                errors.append(f"{response.status_code} {response.content[:200]}")
+            else:
+                acknowledged.append((response.json()["tool_call_id"], email))
+        from django.db import connection
+
+        connection.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(acknowledged) == 40
+    steps = list(RunStep.objects.filter(run_id=session, kind="tool_call").order_by("index"))
+    assert [s.index for s in steps] == list(range(1, 41))  # contiguous: no lost or doubled call
+    stored = {f"call_{s.index}": s.arguments["email"] for s in steps}
+    assert stored == dict(acknowledged)  # every acknowledged call is the stored one
+    assert Run.objects.get(pk=session).step_count == 41
+
+
+def test_finish_is_final_even_when_it_races_tool_calls(task, client):
+    session = start(client, task)
+    call = read_call(task)
+    statuses: list[int] = []
+    finished = threading.Event()
+
+    def caller() -> None:
+        own = Client(HTTP_AUTHORIZATION=client.defaults["HTTP_AUTHORIZATION"])
+        for _ in range(12):
+            statuses.append(post(own, f"/api/sessions/{session}/tool-calls/", call).status_code)
+        from django.db import connection
+
+        connection.close()
+
+    def finisher() -> None:
+        own = Client(HTTP_AUTHORIZATION=client.defaults["HTTP_AUTHORIZATION"])
+        assert post(own, f"/api/sessions/{session}/finish/", {}).status_code == 200
+        finished.set()
+        from django.db import connection
+
+        connection.close()
+
+    threads = [threading.Thread(target=caller) for _ in range(3)] + [threading.Thread(target=finisher)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run = Run.objects.get(pk=session)
+    assert run.termination == "agent_stop" and set(statuses) <= {200, 409}
+    stored = RunStep.objects.filter(run_id=session).count()
+    assert stored == run.step_count == 1 + statuses.count(200)  # nothing after the finish was stored
+    # After finishing, no call, message or second finish changes anything.
+    for task_call in task.gold_chain:
+        assert post(client, f"/api/sessions/{session}/tool-calls/",
+                    {"name": task_call["tool"], "arguments": {}}).status_code == 409
+    assert post(client, f"/api/sessions/{session}/messages/", {"content": "hello"}).status_code == 409
+    again = post(client, f"/api/sessions/{session}/finish/", {}).json()
+    run.refresh_from_db()
+    assert again["reward"] == run.reward == 0.0 and RunStep.objects.filter(run_id=session).count() == stored
+
+
+def test_sessions_of_different_tasks_at_once_see_only_their_own_rows(client):
+    tasks = [t for t in stored_tasks(seed=21, per_domain=6) if t.status == "verified"][:4]
+    results: dict[int, tuple[int, str]] = {}
+
+    def player(t) -> None:
+        own = Client(HTTP_AUTHORIZATION=client.defaults["HTTP_AUTHORIZATION"])
+        session = start(own, t)
+        content = post(own, f"/api/sessions/{session}/tool-calls/", read_call(t)).json()["content"]
+        results[t.pk] = (session, content)
+        from django.db import connection
+
+        connection.close()
+
+    threads = [threading.Thread(target=player, args=(t,)) for t in tasks]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t in tasks:
+        _session, content = results[t.pk]
+        found = json.loads(content)["items"]
+        assert [row["email"] for row in found] == [t.user_profile["email"]]  # its own customer, nobody else's
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits and scopes
+
+
+def test_an_idle_session_expires_and_is_recorded_as_such(task, client, settings):
+    session = start(client, task)
+    settings.SCALEENV_SESSION_IDLE_SECONDS = -1  # already idle for too long
+    response = post(client, f"/api/sessions/{session}/tool-calls/", read_call(task))
+    assert response.status_code == 409 and "expired" in response.json()["detail"]
+    run = Run.objects.get(pk=session)
+    assert run.termination == "expired" and run.reward == 0.0
+
+
+def test_a_token_may_hold_only_so_many_open_sessions(task, client, settings):
+    settings.SCALEENV_SESSION_MAX_OPEN = 2
+    start(client, task)
+    last = start(client, task)
+    third = post(client, "/api/sessions/", {"task": task.pk})
+    assert third.status_code == 429 and "2 open sessions" in third.json()["detail"]
+    post(client, f"/api/sessions/{last}/finish/", {})
+    assert post(client, "/api/sessions/", {"task": task.pk}).status_code == 201
+
+
+def test_a_session_ends_at_its_step_limit(task, client, settings):
+    settings.SCALEENV_SESSION_MAX_STEPS = 3
+    session = start(client, task)
+    for _ in range(2):
+        assert post(client, f"/api/sessions/{session}/tool-calls/", read_call(task)).status_code == 200
+    closed = post(client, f"/api/sessions/{session}/tool-calls/", read_call(task))
+    assert closed.status_code == 409 and Run.objects.get(pk=session).termination == "max_steps"
+
+
+def test_sessions_need_an_agent_token_and_belong_to_their_owner(task, client):
+    assert Client().post("/api/sessions/", {"task": task.pk}, content_type="application/json").status_code == 401
+    assert post(api_client("Viewer", "viewer"), "/api/sessions/", {"task": task.pk}).status_code == 403
+    session = start(client, task)
+    other = api_client("Agent", "other")
+    assert other.get(f"/api/sessions/{session}/").status_code == 404
     assert post(other, f"/api/sessions/{session}/finish/", {}).status_code == 404
+    assert post(other, f"/api/sessions/{session}/tool-calls/", read_call(task)).status_code == 404
+    assert post(client, "/api/sessions/", {"task": 999999}).status_code == 404

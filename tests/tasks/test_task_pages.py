@@ -1,11 +1,11 @@
 """Task and run pages: audit flags with reasons, the gold diff, trajectories, escaping."""
 
 import pytest
-from django.test import Client
 
 from environments import batches
 from tasks import services
 from tasks.models import Run
+from tests.conftest import page_client
 from tests.tasks.conftest import stored_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,9 +26,9 @@ def test_task_pages_show_flags_with_reasons_and_escape_generated_text(task):
     task.audit_flags = [{"code": "ungrounded_argument", "blocking": True, "reason": "not in the instruction: x"}]
     task.status = "flagged"
     task.save()
-    listing = Client().get("/tasks/?status=flagged").content.decode()
+    listing = page_client().get("/tasks/?status=flagged").content.decode()
     assert "ungrounded_argument: not in the instruction: x" in listing and "<script>alert(1)" not in listing
-    page = Client().get(f"/tasks/{task.pk}/").content.decode()
+    page = page_client().get(f"/tasks/{task.pk}/").content.decode()
     assert "&lt;script&gt;" in page and "&lt;img src=x" in page and "<img src=x" not in page
     assert "s0 → s_gt" in page and "Gate decisions" in page
     assert "User scenario" in page and "Known info" in page and task.user_scenario["persona"] in page
@@ -37,12 +37,13 @@ def test_task_pages_show_flags_with_reasons_and_escape_generated_text(task):
 
 def test_run_page_shows_the_trajectory(task):
     run = Run.objects.filter(task=task).first()
-    page = Client().get(f"/runs/{run.pk}/").content.decode()
+    page = page_client().get(f"/runs/{run.pk}/").content.decode()
     assert f"reward {run.reward}" in page
-    assert next(s["tool"] for s in run.steps if s["kind"] == "tool_call") in page
+    first_call = run.step_rows.filter(kind="tool_call").order_by("index").first()
+    assert first_call is not None and first_call.tool in page
 
 
 def test_the_dashboard_shows_task_and_rollout_batches_with_their_own_counts(task):
-    page = Client().get("/").content.decode()
+    page = page_client().get("/").content.decode()
     assert "Tasks batch #" in page and "tasks · " in page and "verified" in page
     assert "Rollout batch #" in page and "episodes · mean reward 1.000" in page

@@ -1,0 +1,140 @@
+"""API wiring shared by every app's endpoints: a strict JSON parser, role-based read permissions,
+the error shape, and the OpenAPI hook that documents the 4xx answers every operation can give."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+MAX_INT = 2**53 - 1  # beyond this a JSON number is not exact in every client
+
+
+class BadInput(ParseError):
+    default_detail = "The request body is not acceptable."
+
+
+class TooLarge(APIException):
+    status_code = 413
+    default_detail = "The request body is too large."
+
+
+def check_value(value: Any, depth: int = 0, max_depth: int | None = None) -> None:
+    """Refuse what would break storage or a page later: lone surrogates, deep nesting, huge numbers."""
+    max_depth = max_depth or settings.SCALEENV_API_MAX_DEPTH
+    if depth > max_depth:
+        raise BadInput(f"the JSON is nested deeper than {max_depth} levels")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadInput("a string holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode") from None
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise BadInput(f"a number is out of range (|n| > {MAX_INT})")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise BadInput("a number is not finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_value(key, depth + 1, max_depth)
+            check_value(item, depth + 1, max_depth)
+    elif isinstance(value, list):
+        for item in value:
+            check_value(item, depth + 1, max_depth)
+
+
+def _no_constant(name: str) -> Any:
+    raise BadInput(f"{name} is not valid JSON")
+
+
+class StrictJSONParser(JSONParser):
+    """JSON that is valid UTF-8, finite, shallow enough and free of lone surrogates, or a 400."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        request = (parser_context or {}).get("request")
+        length = str(request.META.get("CONTENT_LENGTH") or "0") if request is not None else "0"
+        if length.isdigit() and int(length) > settings.SCALEENV_API_MAX_BODY_BYTES:  # refuse before reading it
+            raise TooLarge(f"the request body is over {settings.SCALEENV_API_MAX_BODY_BYTES} bytes "
+                           "(SCALEENV_API_MAX_BODY_BYTES)")
+        raw = stream.read(settings.SCALEENV_API_MAX_BODY_BYTES + 1) if stream is not None else b""
+        if len(raw) > settings.SCALEENV_API_MAX_BODY_BYTES:
+            raise TooLarge(f"the request body is over {settings.SCALEENV_API_MAX_BODY_BYTES} bytes "
+                           "(SCALEENV_API_MAX_BODY_BYTES)")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"the request body is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        try:
+            data = json.loads(text, parse_constant=_no_constant) if text.strip() else {}
+        except RecursionError:
+            raise BadInput(f"the JSON is nested deeper than {settings.SCALEENV_API_MAX_DEPTH} levels") from None
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"JSON parse error: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        check_value(data)
+        return data
+
+
+class ReadByRole(BasePermission):
+    """Reading a model's rows needs the ``view`` permission of that model (roles grant them: see
+    environments/roles.py); the API is read-only except where a view says otherwise."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        model = getattr(getattr(view, "queryset", None), "model", None)
+        if model is None:
+            return True
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            return False
+        return request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every refusal: a 4xx with a sentence saying why."""
+
+    detail = serializers.CharField(help_text="what was wrong with the request")
+
+
+ERROR_ANSWERS = {"400": "Bad input: invalid JSON, a lone surrogate, nesting deeper than the limit, a number out "
+                        "of range, or a field that fails validation.",
+                 "413": "The request body is over SCALEENV_API_MAX_BODY_BYTES.",
+                 "401": "No or an invalid token.",
+                 "403": "The token's role may not do this.",
+                 "404": "Not found (or not yours).",
+                 "429": "Too many requests for this token (throttled)."}
+
+
+def add_error_answers(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular post-processing: every operation documents the refusals it can give."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Error", {"type": "object", "properties": {"detail": {"type": "string"}},
+                                 "required": ["detail"]})
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for path in result.get("paths", {}).values():
+        for method, operation in path.items():
+            answers = operation.setdefault("responses", {})
+            codes = ["401", "403", "404", "429"] + (["400"] if method in ("get", "post", "put", "patch") else []) + (
+                ["413"] if method in ("post", "put", "patch") else [])
+            for code in codes:
+                answers.setdefault(code, {"description": ERROR_ANSWERS[code], **error})
+    return result
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
+    """DRF's handler, plus Django's own refusal of a too-large body as a 413 (not a 500)."""
+    from django.core.exceptions import RequestDataTooBig
+    from rest_framework.views import exception_handler as drf_handler
+
+    if isinstance(exc, RequestDataTooBig):
+        exc = TooLarge(f"the request body is over {settings.SCALEENV_API_MAX_BODY_BYTES} bytes "
+                       "(SCALEENV_API_MAX_BODY_BYTES)")
+    return drf_handler(exc, context)
