@@ -101,6 +101,8 @@ class Run(models.Model):
     seconds = models.FloatField(default=0.0)
     owner = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     ids_used = models.PositiveIntegerField(default=0, help_text="HTTP sessions: generated ids handed out so far")
+    state_version = models.PositiveIntegerField(
+        default=0, help_text="HTTP sessions: tool calls executed so far (names the state for the per-process caches)")
     last_activity_at = models.DateTimeField(null=True, blank=True, help_text="HTTP sessions: the last call or message")
     created_at = models.DateTimeField(auto_now_add=True)
 

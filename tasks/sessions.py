@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +33,8 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator, FormatChecker
 
 from environments.runtime import statekit
-from tasks.instantiation import domain_bundle
+from environments.runtime.executor import EnvironmentBundle
+from tasks.instantiation import DomainView, ToolView, domain_bundle
 from tasks.rollout.episode import STOP, score, system_prompt, tool_message_content
 from tasks.rollout.user import ScriptedUser
 from tasks.spec import TaskSpec, build_task_spec
@@ -62,24 +65,26 @@ class TooManySessions(SessionError):
 
 
 class _States:
-    """run id -> (step count, state, ids used) of the sessions this process served last."""
+    """run id -> (state version, state, ids used) of the sessions this process served last. The
+    version counts the session's executed calls; another process's call moves it on, so a stale
+    entry is never used."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._items: OrderedDict[int, tuple[int, dict[str, Any], int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, run_id: int, step_count: int) -> dict[str, Any] | None:
+    def get(self, run_id: int, version: int) -> dict[str, Any] | None:
         with self._lock:
             item = self._items.get(run_id)
-            if item is None or item[0] != step_count:
+            if item is None or item[0] != version:
                 return None
             self._items.move_to_end(run_id)
             return item[1]
 
-    def put(self, run_id: int, step_count: int, state: dict[str, Any], ids_used: int) -> None:
+    def put(self, run_id: int, version: int, state: dict[str, Any], ids_used: int) -> None:
         with self._lock:
-            self._items[run_id] = (step_count, state, ids_used)
+            self._items[run_id] = (version, state, ids_used)
             self._items.move_to_end(run_id)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
@@ -98,8 +103,59 @@ def _capped(text: str, limit: int) -> tuple[str, bool]:
     return text[:limit] + TRUNCATED.format(n=len(text) - limit), True
 
 
+@dataclass
+class _Served:
+    """What a session call needs of its task: the spec, the environment bundle, the tools and their
+    argument validators (compiled once)."""
+
+    spec: TaskSpec
+    bundle: EnvironmentBundle
+    tools: dict[str, ToolView]
+    validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+
+    def validator(self, tool: ToolView) -> Draft202012Validator:
+        found = self.validators.get(tool.name)
+        if found is None:
+            found = self.validators[tool.name] = Draft202012Validator(tool.parameters, format_checker=FormatChecker())
+        return found
+
+
+class _Specs:
+    """(task id, content hash, domain spec hash) -> what serving the task takes, for the tasks this
+    process served last. A stored task's content never changes (its hash says so)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[int, str, str], _Served] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, task: Task) -> _Served:
+        """For a task row that may hold only its id, content hash and domain."""
+        key = (task.pk, task.content_hash, task.domain.spec_hash)
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+                return item
+        full = task if _loaded(task) else Task.objects.select_related("domain").get(pk=task.pk)
+        view = selectors.domain_view(full.domain)
+        item = _Served(build_task_spec(view, full), domain_bundle(view), view.tools)
+        with self._lock:
+            self._items[key] = item
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return item
+
+
+def _loaded(task: Task) -> bool:
+    return not ({"s0", "s_gt", "gold_chain", "script", "instruction"} & task.get_deferred_fields())
+
+
+_specs = _Specs(getattr(settings, "SCALEENV_SESSION_STATE_CACHE", 256))
+
+
 def _spec(task: Task) -> TaskSpec:
-    return build_task_spec(selectors.domain_view(task.domain), task)
+    return _specs.get(task).spec
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +180,7 @@ def start_session(task: Task, owner: Any, agent_model: str = "") -> tuple[Run, l
                                  last_activity_at=timezone.now())
         RunStep.objects.create(run=run, index=0, kind=RunStep.Kind.USER, content=opening)
         # The first call then starts from memory instead of reloading s0.
-        transaction.on_commit(lambda: _states.put(run.pk, run.step_count, task.s0, 0))
+        transaction.on_commit(lambda: _states.put(run.pk, 0, task.s0, 0))
     return run, messages, spec.tools
 
 
@@ -135,8 +191,9 @@ def start_session(task: Task, owner: Any, agent_model: str = "") -> tuple[Run, l
 def _locked(run_id: int, owner: Any) -> Run:
     """The session row, locked until the transaction ends (only the owner's, only sessions)."""
     run = (Run.objects.select_for_update().select_related("task", "task__domain")
-           .only("id", "termination", "step_count", "ids_used", "tool_errors", "last_activity_at", "created_at",
-                 "owner_id", "task__id", "task__domain__id", "task__domain__spec_hash", "task__domain__slug")
+           .only("id", "termination", "step_count", "ids_used", "state_version", "tool_errors", "last_activity_at",
+                 "created_at", "owner_id", "task__id", "task__content_hash", "task__domain__id",
+                 "task__domain__spec_hash", "task__domain__slug")
            .filter(pk=run_id, owner=owner, agent="external").first())
     if run is None:
         raise Run.DoesNotExist(run_id)
@@ -161,7 +218,7 @@ def _close_if_due(run: Run) -> str | None:
 
 def _state(run: Run) -> tuple[dict[str, Any], int]:
     """The session's current state: cached, or s0 plus the diffs of its successful calls."""
-    cached = _states.get(run.pk, run.step_count)
+    cached = _states.get(run.pk, run.state_version)
     if cached is not None:
         return cached, run.ids_used
     state = Task.objects.filter(pk=run.task_id).values_list("s0", flat=True).get()
@@ -182,7 +239,7 @@ def _touch(run: Run, **extra: Any) -> None:
     Run.objects.filter(pk=run.pk).update(step_count=run.step_count, last_activity_at=timezone.now(), **extra)
 
 
-def _parse_arguments(tool: Any, arguments: Any) -> tuple[dict[str, Any] | None, str | None]:
+def _parse_arguments(served: _Served, tool: ToolView, arguments: Any) -> tuple[dict[str, Any] | None, str | None]:
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
@@ -193,7 +250,7 @@ def _parse_arguments(tool: Any, arguments: Any) -> tuple[dict[str, Any] | None, 
     if len(json.dumps(arguments, default=str)) > settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES:
         return None, (f"InvalidArguments: arguments over {settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES} bytes "
                       "(SCALEENV_SESSION_MAX_ARGUMENT_BYTES)")
-    errors = sorted(Draft202012Validator(tool.parameters, format_checker=FormatChecker()).iter_errors(arguments),
+    errors = sorted(served.validator(tool).iter_errors(arguments),
                     key=lambda e: list(e.path))
     if errors:
         detail = "; ".join(f"{'/'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:3])
@@ -202,49 +259,60 @@ def _parse_arguments(tool: Any, arguments: Any) -> tuple[dict[str, Any] | None, 
 
 
 def call_tool(run_id: int, owner: Any, name: Any, arguments: Any) -> dict[str, Any]:
-    """Execute one tool call of the session; malformed calls come back as error observations."""
-    remember: list[tuple[int, dict[str, Any], int]] = []
-    with transaction.atomic():
-        run = _locked(run_id, owner)
-        closed = _close_if_due(run)
-        if closed is None:
-            result = _call_locked(run, name, arguments, remember)
-    if closed is not None:
-        raise SessionClosed(closed)
+    """Execute one tool call of the session; malformed calls come back as error observations.
+
+    The sandbox stays leased until the call is committed; only then is it marked as holding the
+    session's new state (``holder``), so the session's next call in this process can skip the
+    reset. A rolled-back call leaves the mark unset."""
+    with ExitStack() as leases:
+        with transaction.atomic():
+            run = _locked(run_id, owner)
+            closed = _close_if_due(run)
+            if closed is None:
+                result, held = _call_locked(run, name, arguments, leases)
+        if closed is not None:
+            raise SessionClosed(closed)
+        if held is not None:
+            sandbox, holder, state, ids_used = held
+            sandbox.holder = holder
+            _states.put(holder[0], holder[1], state, ids_used)
     return result
 
 
-def _call_locked(run: Run, name: Any, arguments: Any,
-                 remember: list[tuple[int, dict[str, Any], int]]) -> dict[str, Any]:
-    """One tool call of a session, inside the caller's transaction with the session locked."""
-    view = selectors.domain_view(run.task.domain)
+def _call_locked(run: Run, name: Any, arguments: Any, leases: ExitStack) -> tuple[dict[str, Any], Any]:
+    """One tool call of a session, inside the caller's transaction with the session locked; returns
+    the answer and, for an executed call, (sandbox, its holder mark, the new state, ids used)."""
+    served = _specs.get(run.task)
     stored_arguments = arguments
     if not isinstance(stored_arguments, (dict, list, str, int, float, bool)) and stored_arguments is not None:
         stored_arguments = str(stored_arguments)
-    tool = view.tools.get(name) if isinstance(name, str) else None
-    executed, diff, duration = False, {}, 0.0
+    tool = served.tools.get(name) if isinstance(name, str) else None
+    executed, diff, duration, held = False, {}, 0.0, None
     if tool is None:
         result = {"outcome": "anticipated_rejection", "error_type": "UnknownTool",
                   "error": f"there is no tool named {str(name)[:80]!r}"}
     else:
-        parsed, problem = _parse_arguments(tool, arguments)
+        parsed, problem = _parse_arguments(served, tool, arguments)
         if problem:
             error_type, _, message = problem.partition(": ")
             result = {"outcome": "anticipated_rejection", "error_type": error_type, "error": message}
         else:
             stored_arguments = parsed
-            state, ids_used = _state(run)
-            with sandbox_pool().lease(domain_bundle(view)) as sandbox:
+            holder = (run.pk, run.state_version)
+            sandbox = leases.enter_context(sandbox_pool().lease(served.bundle, holder=holder))
+            state = _states.get(run.pk, run.state_version) if sandbox.holder == holder else None
+            if state is None:
+                state, ids_used = _state(run)
                 sandbox.reset(state)
                 sandbox.set_ids_used(ids_used)
-                result = sandbox.call(tool.name, parsed)
-                ids_used = sandbox.ids_used
+            sandbox.holder = None  # until this call is committed
+            result = sandbox.call(tool.name, parsed)
             executed, diff = True, result.get("diff") or {}
             duration = float(result.get("duration_ms") or 0.0)
             if result["outcome"] == "success" and diff:
                 state = statekit.apply_diff(state, diff)
-            run.ids_used = ids_used
-            remember.append((run.pk, run.step_count + 1, state, ids_used))
+            run.ids_used, run.state_version = sandbox.ids_used, run.state_version + 1
+            held = (sandbox, (run.pk, run.state_version), state, run.ids_used)
     content, truncated = _capped(tool_message_content(result), settings.SCALEENV_SESSION_MAX_OBSERVATION_CHARS)
     arguments_text = json.dumps(stored_arguments, default=str)
     if len(arguments_text) > settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES:
@@ -253,11 +321,9 @@ def _call_locked(run: Run, name: Any, arguments: Any,
                    arguments=stored_arguments, outcome=result["outcome"], observation=content, diff=diff,
                    duration_ms=duration, executed=executed)
     failed = result["outcome"] != "success"
-    _touch(run, ids_used=run.ids_used, tool_errors=F("tool_errors") + int(failed))
-    for item in remember:
-        transaction.on_commit(lambda item=item: _states.put(*item))
+    _touch(run, ids_used=run.ids_used, state_version=run.state_version, tool_errors=F("tool_errors") + int(failed))
     return {"tool_call_id": f"call_{step.index}", "outcome": result["outcome"], "content": content, "error": failed,
-            "truncated": truncated}
+            "truncated": truncated}, held
 
 
 def send_message(run_id: int, owner: Any, content: str) -> dict[str, Any]:
@@ -329,8 +395,7 @@ def _observations(run: Run) -> list[Any]:
 
 def _finish_locked(run: Run, termination: str) -> dict[str, Any]:
     """Score and close a locked, open session (inside the caller's transaction)."""
-    task = Task.objects.select_related("domain").get(pk=run.task_id)
-    spec = _spec(task)
+    spec = _spec(run.task)
     state, _ids = _state(run)
     messages = messages_of(run, spec)
     reward, breakdown = score(spec, state, messages, _observations(run), termination)
@@ -369,8 +434,8 @@ def expire_idle_sessions(owner: Any = None) -> int:
     expired = 0
     for run_id, owner_id in idle.values_list("pk", "owner_id"):
         with transaction.atomic():
-            run = Run.objects.select_for_update().filter(pk=run_id, termination=Run.Termination.RUNNING).only(
-                "id", "termination", "step_count", "ids_used", "task_id", "created_at", "last_activity_at").first()
+            run = (Run.objects.select_for_update().select_related("task", "task__domain")
+                   .filter(pk=run_id, termination=Run.Termination.RUNNING).first())
             if run is not None and run.last_activity_at and run.last_activity_at < cutoff:
                 _finish_locked(run, Run.Termination.EXPIRED)
                 expired += 1

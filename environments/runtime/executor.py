@@ -98,10 +98,14 @@ class EnvironmentBundle:
     id_seed: int = 0
 
     def version_hash(self) -> str:
-        payload = statekit.canonical_json(
-            {"tools": self.tools, "schema": self.schema, "state": self.state, "clock": self.clock,
-             "id_seed": self.id_seed})
-        return hashlib.sha256(payload.encode()).hexdigest()
+        # Hashing the code and the fixture takes milliseconds; a bundle is not changed once made.
+        cached = self.__dict__.get("_version_hash")
+        if cached is None:
+            payload = statekit.canonical_json(
+                {"tools": self.tools, "schema": self.schema, "state": self.state, "clock": self.clock,
+                 "id_seed": self.id_seed})
+            cached = self.__dict__["_version_hash"] = hashlib.sha256(payload.encode()).hexdigest()
+        return cached
 
     def load_request(self, tools: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         return {"op": "load", "tools": self.tools if tools is None else tools, "schema": self.schema,
@@ -328,6 +332,7 @@ class Sandbox:
         self._ids_used = 0
         self.load_errors: dict[str, str] = {}
         self.respawns = 0
+        self.holder: Any = None  # whose state the worker holds, set by its leaseholder (SandboxPool.lease)
         if self.config.selftest and not self.config.probes:
             from .probes import sandbox_status
 
@@ -446,6 +451,7 @@ class Sandbox:
         return self._request({"op": "ping"})
 
     def reset(self, state: dict[str, Any] | None = None) -> None:
+        self.holder = None
         self._journal_state = state
         self._journal, self._ids_used = [], 0
         try:
@@ -656,15 +662,23 @@ class SandboxPool:
         return sandbox
 
     @contextmanager
-    def lease(self, bundle: EnvironmentBundle) -> Iterator[Sandbox]:
+    def lease(self, bundle: EnvironmentBundle, holder: Any = None) -> Iterator[Sandbox]:
+        """An idle sandbox of ``bundle`` (a new one if none is idle), this caller's alone until the
+        block ends. ``holder`` names the state a caller left in a sandbox (``sandbox.holder``): the
+        sandbox still holding it is preferred, so a session's next call can skip the reset; any
+        other sandbox comes with ``holder`` None."""
         key = bundle.version_hash()
         with self._lock:
             idle = self._idle.get(key)
-            sandbox = idle.pop() if idle else None
-            if idle is not None:
+            sandbox = None
+            if idle:
+                match = next((i for i, s in enumerate(idle) if holder is not None and s.holder == holder), None)
+                sandbox = idle.pop(match if match is not None else -1)
                 self._idle.move_to_end(key)
         if sandbox is None:
             sandbox = Sandbox(bundle, self.config)  # outside the lock: start-up takes tens of ms
+        elif holder is None or sandbox.holder != holder:
+            sandbox.holder = None
         try:
             yield sandbox
         finally:

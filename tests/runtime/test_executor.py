@@ -249,3 +249,25 @@ def test_leases_never_share_a_sandbox_between_threads_and_keep_an_lru_of_idle_on
             assert id(again) in held  # reused, not started anew
     finally:
         pool.close()
+
+
+def test_a_lease_prefers_the_sandbox_holding_the_callers_state_and_clears_anyone_elses_mark(config):
+    from environments.runtime.executor import SandboxPool
+    from tests.conftest import items_bundle
+
+    pool = SandboxPool(config, size=4)
+    bundle = items_bundle()
+    try:
+        with pool.lease(bundle) as first, pool.lease(bundle) as second:
+            first.holder, second.holder = ("session", 1), ("session", 2)
+        with pool.lease(bundle, holder=("session", 1)) as again:
+            assert again is first and again.holder == ("session", 1)
+        with pool.lease(bundle, holder=("session", 3)) as other:
+            assert other.holder is None  # a sandbox holding someone else's state is not theirs to trust
+        with pool.lease(bundle) as plain:
+            assert plain.holder is None
+            plain.holder = ("session", 4)
+            plain.reset({"items": {}, "owners": {}})
+            assert plain.holder is None  # a reset replaces whatever state it held
+    finally:
+        pool.close()

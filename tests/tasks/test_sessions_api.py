@@ -282,6 +282,21 @@ def test_an_idle_session_expires_and_is_recorded_as_such(task, client, settings)
     assert run.termination == "expired" and run.reward == 0.0
 
 
+def test_expire_sessions_finishes_only_the_idle_ones(task, client, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    idle, active = start(client, task), start(client, task)
+    Run.objects.filter(pk=idle).update(last_activity_at=timezone.now() - timezone.timedelta(hours=2))
+    settings.SCALEENV_SESSION_IDLE_SECONDS = 3600
+    out = StringIO()
+    call_command("expire_sessions", stdout=out)
+    assert "expired 1 sessions" in out.getvalue()
+    assert Run.objects.get(pk=idle).termination == "expired" and Run.objects.get(pk=active).termination == "running"
+
+
 def test_a_token_may_hold_only_so_many_open_sessions(task, client, settings):
     settings.SCALEENV_SESSION_MAX_OPEN = 2
     start(client, task)
@@ -310,3 +325,33 @@ def test_sessions_need_an_agent_token_and_belong_to_their_owner(task, client):
     assert post(other, f"/api/sessions/{session}/finish/", {}).status_code == 404
     assert post(other, f"/api/sessions/{session}/tool-calls/", read_call(task)).status_code == 404
     assert post(client, "/api/sessions/", {"task": 999999}).status_code == 404
+
+
+def test_a_call_whose_transaction_fails_leaves_the_session_where_it_was(task, client, monkeypatch):
+    """The sandbox ran a write but its step could not be stored: the session's state and the
+    sandbox's mark both stay at the last stored call, so the retried write applies once."""
+    from tasks import selectors, sessions
+    from tasks.instantiation import domain_bundle
+
+    session = start(client, task)
+    owner = Run.objects.get(pk=session).owner
+    mutating = set(sessions._spec(task).mutating)
+    write = next(i for i, call in enumerate(task.gold_calls) if call["tool"] in mutating)
+    for call in task.gold_calls[:write]:
+        assert sessions.call_tool(session, owner, call["tool"], call["args"])["outcome"] == "success"
+    written = task.gold_calls[write]
+    real_append = sessions._append
+    monkeypatch.setattr(sessions, "_append", lambda run, **fields: (_ for _ in ()).throw(RuntimeError("db gone")))
+    with pytest.raises(RuntimeError):
+        sessions.call_tool(session, owner, written["tool"], written["args"])
+    monkeypatch.setattr(sessions, "_append", real_append)
+    assert Run.objects.get(pk=session).state_version == write  # the failed call left no trace
+    assert sessions.call_tool(session, owner, written["tool"], written["args"])["outcome"] == "success"
+
+    expected = services.sandbox_pool().get(domain_bundle(selectors.domain_view(task.domain))).run_sequence(
+        task.gold_calls[:write + 1], state=task.s0, return_state=True)["state"]
+    run = Run.objects.get(pk=session)
+    assert run.state_version == write + 1
+    assert sessions._state(run)[0] == expected  # what this process keeps
+    sessions._states.drop(run.pk)
+    assert sessions._state(run)[0] == expected  # what any process rebuilds from the stored steps
