@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from rest_framework import serializers, viewsets
 
+from scaleenv_site.api import LOOKUP_VALUE_REGEX
+
 from .models import Batch, Dependency, Domain, Tool, ToolTest
 from .selectors import DOMAIN_HEAVY
 
@@ -73,12 +75,14 @@ class DependencySerializer(serializers.ModelSerializer):
 
 
 class BatchViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_value_regex = LOOKUP_VALUE_REGEX
     queryset = Batch.objects.all()
     serializer_class = BatchSerializer
     filterset_fields = ("status", "kind", "backend")
 
 
 class DomainViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_value_regex = LOOKUP_VALUE_REGEX
     queryset = Domain.objects.all()
     serializer_class = DomainSerializer
     lookup_field = "slug"
@@ -94,6 +98,7 @@ class DomainViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ToolViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_value_regex = LOOKUP_VALUE_REGEX
     queryset = Tool.objects.select_related("domain").defer("domain__fixture", "domain__layout", "domain__stages",
                                                            "domain__policy", "contract")
     serializer_class = ToolSerializer
@@ -106,12 +111,14 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ToolTestViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_value_regex = LOOKUP_VALUE_REGEX
     queryset = ToolTest.objects.select_related("tool")
     serializer_class = ToolTestSerializer
     filterset_fields = ("outcome", "kind", "tool__domain__slug")
 
 
 class DependencyViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_value_regex = LOOKUP_VALUE_REGEX
     queryset = Dependency.objects.select_related("src", "dst")
     serializer_class = DependencySerializer
     filterset_fields = ("witnessed", "domain__slug")

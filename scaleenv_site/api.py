@@ -12,8 +12,15 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 MAX_INT = 2**53 - 1  # beyond this a JSON number is not exact in every client
+
+
+# A path id is any one path segment: the view itself answers a JSON 404 for what is no row. (The
+# router's default, [^/.]+, leaves an id with a dot, e.g. "1.5", to Django's HTML 404 page.) The
+# schema still types ids by their model field (scaleenv_site.openapi.AutoSchema).
+LOOKUP_VALUE_REGEX = "[^/]+"
 
 
 class BadInput(ParseError):
@@ -26,7 +33,8 @@ class TooLarge(APIException):
 
 
 def check_value(value: Any, depth: int = 0, max_depth: int | None = None) -> None:
-    """Refuse what would break storage or a page later: lone surrogates, deep nesting, huge numbers."""
+    """Refuse what would break storage or a page later: lone surrogates, NUL characters (PostgreSQL
+    stores neither in text nor in jsonb), deep nesting, huge numbers."""
     max_depth = max_depth or settings.SCALEENV_API_MAX_DEPTH
     if depth > max_depth:
         raise BadInput(f"the JSON is nested deeper than {max_depth} levels")
@@ -35,6 +43,8 @@ def check_value(value: Any, depth: int = 0, max_depth: int | None = None) -> Non
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise BadInput("a string holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode") from None
+        if "\x00" in value:
+            raise BadInput("a string holds a NUL character (\\u0000), which cannot be stored")
     elif isinstance(value, bool) or value is None:
         return
     elif isinstance(value, int):
@@ -99,42 +109,92 @@ class ReadByRole(BasePermission):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """Every refusal: a 4xx with a sentence saying why."""
+    """Every refusal: a 4xx with a sentence saying why (and, for invalid fields, which and why)."""
 
     detail = serializers.CharField(help_text="what was wrong with the request")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="for invalid input: the messages of each field or query parameter (nested fields as "
+                  f"'a.b', messages about no single field under '{api_settings.NON_FIELD_ERRORS_KEY}')")
 
 
 ERROR_ANSWERS = {"400": "Bad input: invalid JSON, a lone surrogate, nesting deeper than the limit, a number out "
-                        "of range, or a field that fails validation.",
+                        "of range, or a field or query parameter that fails validation (`errors` says which).",
                  "413": "The request body is over SCALEENV_API_MAX_BODY_BYTES.",
+                 "415": "The request body is not JSON (send Content-Type: application/json).",
                  "401": "No or an invalid token.",
                  "403": "The token's role may not do this.",
-                 "404": "Not found (or not yours).",
+                 "404": "Not found (or not yours), or a page or cursor that does not exist.",
                  "429": "Too many requests for this token (throttled)."}
 
 
 def add_error_answers(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular post-processing: every operation documents the refusals it can give."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    schemas.setdefault("Error", {"type": "object", "properties": {"detail": {"type": "string"}},
-                                 "required": ["detail"]})
+    schemas.setdefault("Error", {  # what drf-spectacular makes of ErrorSerializer when no view names it
+        "type": "object", "required": ["detail"],
+        "properties": {"detail": {"type": "string"},
+                       "errors": {"type": "object", "additionalProperties": {"type": "array",
+                                                                            "items": {"type": "string"}}}}})
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     for path in result.get("paths", {}).values():
         for method, operation in path.items():
             answers = operation.setdefault("responses", {})
-            codes = ["401", "403", "404", "429"] + (["400"] if method in ("get", "post", "put", "patch") else []) + (
-                ["413"] if method in ("post", "put", "patch") else [])
+            body = "requestBody" in operation  # parsed: it may be malformed, too large or not JSON
+            codes = ["401", "403", "404", "429"] + (["400"] if method == "get" or body else []) + (
+                ["413", "415"] if body else [])
             for code in codes:
                 answers.setdefault(code, {"description": ERROR_ANSWERS[code], **error})
     return result
 
 
+def _field_messages(data: Any, path: str = "") -> list[tuple[str, str]]:
+    """(field path, message) pairs of a DRF validation error's data, however it nests."""
+    if isinstance(data, dict):
+        return [pair for key, value in data.items()
+                for pair in _field_messages(value, f"{path}.{key}" if path else str(key))]
+    if isinstance(data, list):
+        if all(not isinstance(item, (dict, list)) for item in data):
+            return [(path, str(item)) for item in data]
+        return [pair for index, item in enumerate(data)
+                for pair in _field_messages(item, f"{path}.{index}" if path else str(index))]
+    return [(path, str(data))]
+
+
+def error_body(data: Any) -> dict[str, Any]:
+    """The documented refusal shape (ErrorSerializer): a ``detail`` sentence, plus ``errors`` by
+    field when the refusal is about fields (DRF gives those as ``{field: [message]}`` or a list)."""
+    if isinstance(data, dict) and set(data) == {"detail"} and isinstance(data["detail"], str):
+        return data
+    errors: dict[str, list[str]] = {}
+    for path, message in _field_messages(data):
+        errors.setdefault(path or api_settings.NON_FIELD_ERRORS_KEY, []).append(message)
+    detail = "; ".join(message if path == api_settings.NON_FIELD_ERRORS_KEY else f"{path}: {message}"
+                       for path, messages in errors.items() for message in messages)
+    return {"detail": f"Invalid input: {detail}" if detail else "Invalid input.", "errors": errors}
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
-    """DRF's handler, plus Django's own refusal of a too-large body as a 413 (not a 500)."""
+    """DRF's handler, plus Django's own refusal of a too-large body as a 413 (not a 500); every
+    refusal's body has the documented shape (ErrorSerializer)."""
     from django.core.exceptions import RequestDataTooBig
     from rest_framework.views import exception_handler as drf_handler
 
     if isinstance(exc, RequestDataTooBig):
         exc = TooLarge(f"the request body is over {settings.SCALEENV_API_MAX_BODY_BYTES} bytes "
                        "(SCALEENV_API_MAX_BODY_BYTES)")
-    return drf_handler(exc, context)
+    response = drf_handler(exc, context)
+    if response is not None:
+        response.data = error_body(response.data)
+    return response
+
+
+def not_found(request: Any, exception: Exception | None = None) -> Any:
+    """Django's 404 for paths no route matches: JSON under /api/ (the documented error shape), the
+    site's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)

@@ -163,19 +163,23 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "scaleenv_site.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ScaleEnv API", "VERSION": "0.1.0", "SERVE_INCLUDE_SCHEMA": False,
     "DESCRIPTION": "Environments, tasks and runs (by role), and the session API agents play tasks through.",
+    # The docs are served offline: assets from drf-spectacular-sidecar, no online validator badge, and
+    # templates/drf_spectacular/ drops Redoc's web fonts and forbids loading from elsewhere.
     "SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "scaleenv_site.api.add_error_answers"],
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "environments.models.Batch.Status", "DomainStatusEnum": "environments.models.Domain.Status",
         "ToolStatusEnum": "environments.models.Tool.Status", "TaskStatusEnum": "tasks.models.Task.Status",
         "TaskKindEnum": "tasks.models.Task.Kind", "StepKindEnum": "tasks.models.RunStep.Kind",
-        "TestOutcomeEnum": "environments.models.ToolTest.Outcome", "TerminationEnum": "tasks.models.Run.Termination"},
+        "TestOutcomeEnum": "environments.models.ToolTest.Outcome", "TerminationEnum": "tasks.models.Run.Termination",
+        "ChatRoleEnum": ["system", "user", "assistant", "tool"], "ChatToolCallTypeEnum": ["function"]},
 }
 
 # --- Celery (see docs/jobs.md) --------------------------------------------------------------
@@ -222,7 +226,7 @@ SCALEENV_ITEM_LEASE_SECONDS = env_int("SCALEENV_ITEM_LEASE_SECONDS", 600)
 SCALEENV_GATE_TAU = env_float("SCALEENV_GATE_TAU", 0.5)  # gate threshold τ
 SCALEENV_GATE_K = env_int("SCALEENV_GATE_K", 16)  # candidate chains per feasibility estimate g(D)
 SCALEENV_H_FLOOR = env_int("SCALEENV_H_FLOOR", 20)  # floor on |H| where the component allows
-SCALEENV_SANDBOX_POOL_SIZE = env_int("SCALEENV_SANDBOX_POOL_SIZE", 8)  # idle sandboxes a process keeps (LRU)
+SCALEENV_SANDBOX_POOL_SIZE = env_int("SCALEENV_SANDBOX_POOL_SIZE", 16)  # idle sandboxes a process keeps (LRU)
 
 # HTTP sessions and the API (README, "Limits")
 SCALEENV_SESSION_IDLE_SECONDS = env_int("SCALEENV_SESSION_IDLE_SECONDS", 900)

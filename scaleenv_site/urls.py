@@ -19,3 +19,5 @@ urlpatterns = [
     path("", include("tasks.urls")),
     path("", include("environments.urls")),
 ]
+
+handler404 = "scaleenv_site.api.not_found"

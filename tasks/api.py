@@ -16,7 +16,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from scaleenv_site.api import ErrorSerializer
+from scaleenv_site.api import LOOKUP_VALUE_REGEX, ErrorSerializer
 
 from . import sessions
 from .models import Run, RunStep, Task
@@ -27,6 +27,10 @@ class Cursor(pagination.CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+class StepPages(pagination.PageNumberPagination):
+    page_size = 50
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,6 +58,7 @@ class TaskSerializer(TaskListSerializer):
 
 
 class TaskViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_value_regex = LOOKUP_VALUE_REGEX
     queryset = Task.objects.select_related("domain")
     filterset_fields = ("status", "complexity", "kind", "domain__slug")
     search_fields = ("intent",)
@@ -99,6 +104,7 @@ def visible_runs(user: Any) -> QuerySet[Run]:
 
 
 class RunViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_value_regex = LOOKUP_VALUE_REGEX
     queryset = Run.objects.all()
     filterset_fields = ("agent", "termination", "task")
     pagination_class = Cursor
@@ -112,15 +118,14 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return RunSerializer if self.action == "retrieve" else RunListSerializer
 
+    # The run's list filters and cursor are not this action's: it pages the steps by number.
     @extend_schema(responses=StepSerializer(many=True))
-    @action(detail=True, methods=["get"])
-    def steps(self, request: Request, pk: Any = None) -> Response:
-        """The run's steps, oldest first, a page at a time."""
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=StepPages)
+    def steps(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """The run's steps, oldest first, a page at a time (?page=N)."""
         run = self.get_object()
-        page = pagination.PageNumberPagination()
-        page.page_size = 50
-        rows = page.paginate_queryset(RunStep.objects.filter(run=run).order_by("index"), request, view=self)
-        return page.get_paginated_response(StepSerializer(rows, many=True).data)
+        rows = self.paginate_queryset(RunStep.objects.filter(run=run).order_by("index"))
+        return self.get_paginated_response(StepSerializer(rows, many=True).data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,9 +143,25 @@ class StartSession(serializers.Serializer):
                                         help_text="what the agent is (recorded on the run)")
 
 
+class FunctionCall(serializers.Serializer):
+    name = serializers.CharField(help_text="the tool's name")
+    arguments = serializers.CharField(help_text="the arguments, a JSON string")
+
+
+class ChatToolCall(serializers.Serializer):
+    id = serializers.CharField(help_text="the call's id (a tool message's tool_call_id answers it)")
+    type = serializers.ChoiceField(choices=["function"])
+    function = FunctionCall()
+
+
 class ChatMessage(serializers.Serializer):
+    """One message of the conversation, in the OpenAI chat format."""
+
     role = serializers.ChoiceField(choices=["system", "user", "assistant", "tool"])
-    content = serializers.CharField(allow_null=True, allow_blank=True)
+    content = serializers.CharField(allow_null=True, allow_blank=True,
+                                    help_text="the text (null on an assistant message that calls a tool)")
+    tool_calls = ChatToolCall(many=True, required=False, help_text="an assistant message's tool call")
+    tool_call_id = serializers.CharField(required=False, help_text="a tool message: the call it answers")
 
 
 class StartedSession(serializers.Serializer):
@@ -181,6 +202,9 @@ class Score(serializers.Serializer):
     reward = serializers.FloatField(allow_null=True)
     termination = serializers.CharField()
     breakdown = ScoreBreakdown()
+    full_breakdown = serializers.DictField(required=False, help_text=(
+        "the reward's whole breakdown, with the expected values: only for roles that may read tasks "
+        "(an agent's token never gets it)"))
 
 
 class UserReply(Score):
@@ -208,13 +232,18 @@ CLOSED = {409: _refusal("The session is finished (or expired, or at its step lim
 
 
 @extend_schema_view(
-    create=extend_schema(request=StartSession, responses={201: StartedSession,
+    create=extend_schema(summary="Start a session", description=(
+        "Start an episode on a task: the answer holds the session's id, the first messages (the domain's "
+        "policy as the system message, the simulated user's opening) and the tools as OpenAI function "
+        "schemas."), request=StartSession, responses={201: StartedSession,
                                                           429: _refusal("Too many open sessions or starts.")}),
-    retrieve=extend_schema(responses=SessionState),
+    retrieve=extend_schema(summary="Read a session", description=(
+        "The session's state and its conversation so far, in the OpenAI chat format."), responses=SessionState),
 )
 class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Start an episode on a task, call tools, talk to the simulated user, finish for the reward."""
 
+    lookup_value_regex = LOOKUP_VALUE_REGEX
     queryset = Run.objects.none()
     permission_classes = [CanPlaySessions]
     serializer_class = StartSession
@@ -254,23 +283,28 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
             return Response({"detail": str(exc)}, status=exc.status)
         return Response({"session": run.pk, "messages": messages, "tools": tools}, status=status.HTTP_201_CREATED)
 
-    def retrieve(self, request: Request, pk: Any = None) -> Response:
+    def retrieve(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         run = Run.objects.select_related("task", "task__domain").get(pk=self._run(pk))
         return Response({"session": run.pk, "task": run.task_id, "termination": run.termination, "reward": run.reward,
                          "step_count": run.step_count, "messages": sessions.messages_of(run)})
 
-    @extend_schema(request=ToolCall, responses={200: ToolResult, **CLOSED})
+    @extend_schema(summary="Call a tool", description=(
+        "Run one tool call on the session's environment. A refused or malformed call (unknown tool, invalid "
+        "arguments, the tool's own exception) is an error observation, not an HTTP error."),
+        request=ToolCall, responses={200: ToolResult, **CLOSED})
     @action(detail=True, methods=["post"], url_path="tool-calls")
-    def tool_calls(self, request: Request, pk: Any = None) -> Response:
+    def tool_calls(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         run_id = self._run(pk)
         body = ToolCall(data=request.data)
         body.is_valid(raise_exception=True)
         return self._act(lambda: sessions.call_tool(run_id, request.user, body.validated_data["name"],
                                                     body.validated_data.get("arguments", {})))
 
-    @extend_schema(request=Message, responses={200: UserReply, **CLOSED})
+    @extend_schema(summary="Say something to the user", description=(
+        "Send the agent's message; the simulated user answers. ###STOP### in either ends the session, and "
+        "the answer then carries the score."), request=Message, responses={200: UserReply, **CLOSED})
     @action(detail=True, methods=["post"])
-    def messages(self, request: Request, pk: Any = None) -> Response:
+    def messages(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         run_id = self._run(pk)
         body = Message(data=request.data)
         body.is_valid(raise_exception=True)
@@ -283,9 +317,11 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
 
         return self._act(say)
 
-    @extend_schema(request=None, responses={200: Score})
+    @extend_schema(summary="Finish and score", description=(
+        "End the session and get its reward; finishing a finished session answers its score again."),
+        request=None, responses={200: Score})
     @action(detail=True, methods=["post"])
-    def finish(self, request: Request, pk: Any = None) -> Response:
+    def finish(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         run_id = self._run(pk)
         return self._act(lambda: self._score(sessions.finish(run_id, request.user)))
 

@@ -34,6 +34,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from environments.runtime import statekit
 from environments.runtime.executor import EnvironmentBundle
+from scaleenv_site.api import BadInput, check_value
 from tasks.instantiation import DomainView, ToolView, domain_bundle
 from tasks.rollout.episode import STOP, score, system_prompt, tool_message_content
 from tasks.rollout.user import ScriptedUser
@@ -245,6 +246,10 @@ def _parse_arguments(served: _Served, tool: ToolView, arguments: Any) -> tuple[d
             arguments = json.loads(arguments) if arguments.strip() else {}
         except (json.JSONDecodeError, RecursionError) as exc:
             return None, f"InvalidArguments: arguments are not valid JSON ({getattr(exc, 'msg', 'too deep')})"
+        try:  # what the request's JSON parser refuses, refused inside a JSON string too (NaN, NUL, ...)
+            check_value(arguments)
+        except BadInput as exc:
+            return None, f"InvalidArguments: {exc.detail}"
     if not isinstance(arguments, dict):
         return None, "InvalidArguments: arguments must be a JSON object"
     if len(json.dumps(arguments, default=str)) > settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES:
