@@ -29,7 +29,8 @@ migrate: setup
 
 # Sets up, migrates, starts a Celery worker (filesystem broker, no server needed), synthesizes
 # $(DOMAINS) domains through it, makes $(TASKS) tasks per domain, runs the oracle and perturbed
-# agents on them, then serves the site on $(PORT) until Ctrl-C.
+# agents on them, makes a curator account (new password each run) and an agent token, then serves
+# the site on $(PORT) until Ctrl-C.
 demo: migrate
 	@set -e; \
 	$(VENV)/bin/celery -A scaleenv_site worker -Q exec,llm -c $(WORKERS) --loglevel=WARNING >var/worker.log 2>&1 & \
@@ -38,7 +39,10 @@ demo: migrate
 	$(PY) manage.py make_tasks --domains all --per-domain $(TASKS) --seed $(SEED); \
 	$(PY) manage.py rollout --agent oracle --tasks verified --trials 1; \
 	$(PY) manage.py rollout --agent perturbed --tasks verified --trials 1; \
-	echo "Serving http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"; \
+	umask 077; { $(PY) manage.py create_user curator --role curator; \
+	  $(PY) manage.py create_user trainer --role agent --token; } > var/demo-accounts.txt; \
+	echo "Accounts (also in var/demo-accounts.txt):"; sed 's/^/  /' var/demo-accounts.txt; \
+	echo "Serving http://127.0.0.1:$(PORT)/ (Ctrl-C to stop); sign in as curator"; \
 	$(PY) manage.py runserver --noreload 0.0.0.0:$(PORT)
 
 worker: migrate

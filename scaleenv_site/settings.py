@@ -94,8 +94,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + immediate transactions: a web process and Celery workers write concurrently.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # WAL + immediate transactions: a web process and Celery workers write concurrently. A kept
+    # connection holds no lock between transactions, and opening one (with its PRAGMAs) per request
+    # costs more than the request's queries.
+    DATABASES["default"]["CONN_MAX_AGE"] = 60
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 60,
         "transaction_mode": "IMMEDIATE",
@@ -135,16 +137,16 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-# --- Caches (throttling counts must be shared by every server process) --------------------------
+# --- Caches: the API's throttle counts. With Redis every server process shares them (production);
+# without, each process counts on its own (the embedded default is one process).
 _CACHE_URL = env_str("SCALEENV_CACHE_URL", "")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
           if _CACHE_URL.startswith("redis") else
-          {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache"),
-           "OPTIONS": {"MAX_ENTRIES": 20000}}}
+          {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 20000}}}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "scaleenv_site.auth.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["scaleenv_site.api.ReadByRole"],
@@ -152,9 +154,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "scaleenv_site.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle",
-                                 "rest_framework.throttling.AnonRateThrottle",
-                                 "rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["scaleenv_site.throttles.UserThrottle", "scaleenv_site.throttles.AnonThrottle",
+                                 "scaleenv_site.throttles.ScopedThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("SCALEENV_THROTTLE_USER", "6000/minute"),
                                "anon": env_str("SCALEENV_THROTTLE_ANON", "60/minute"),
                                "session-start": env_str("SCALEENV_THROTTLE_SESSION_START", "120/minute")},
@@ -236,6 +237,9 @@ SCALEENV_SESSION_MAX_ARGUMENT_BYTES = env_int("SCALEENV_SESSION_MAX_ARGUMENT_BYT
 SCALEENV_SESSION_MAX_OBSERVATION_CHARS = env_int("SCALEENV_SESSION_MAX_OBSERVATION_CHARS", 16_000)
 SCALEENV_SESSION_MAX_MESSAGE_CHARS = env_int("SCALEENV_SESSION_MAX_MESSAGE_CHARS", 8_000)
 SCALEENV_SESSION_STATE_CACHE = env_int("SCALEENV_SESSION_STATE_CACHE", 256)  # session states a process keeps
+# A token's account and its permissions are remembered this long per process (0: read every time),
+# so a revoked token or a changed role takes effect within it.
+SCALEENV_AUTH_CACHE_SECONDS = env_int("SCALEENV_AUTH_CACHE_SECONDS", 30)
 SCALEENV_API_MAX_BODY_BYTES = env_int("SCALEENV_API_MAX_BODY_BYTES", 256 * 1024)
 SCALEENV_API_MAX_DEPTH = env_int("SCALEENV_API_MAX_DEPTH", 32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SCALEENV_API_MAX_BODY_BYTES + 1024

@@ -250,18 +250,28 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
     throttle_scope = "session-start"
 
     def get_throttles(self) -> list[Any]:
-        from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
+        from scaleenv_site.throttles import ScopedThrottle, UserThrottle
 
-        return [UserRateThrottle()] + ([ScopedRateThrottle()] if self.action == "create" else [])
+        return [UserThrottle()] + ([ScopedThrottle()] if self.action == "create" else [])
 
-    def _run(self, pk: Any) -> int:
+    def _run(self, pk: Any, check: bool = True) -> int:
+        """The session id of the path; 404 unless it is one of this account's sessions (the calls
+        below leave that check to the session's locked read, which refuses others' too)."""
         try:
             run_id = int(pk)
         except (TypeError, ValueError):
             raise Http404("no such session") from None
-        if not Run.objects.filter(pk=run_id, owner=self.request.user, agent="external").exists():
+        if check and not Run.objects.filter(pk=run_id, owner=self.request.user, agent="external").exists():
             raise Http404("no such session")
         return run_id
+
+    def _body(self, serializer: type[serializers.Serializer], run_id: int) -> dict[str, Any]:
+        """The validated body; an invalid one is a 400 on the account's own session, a 404 on any other."""
+        body = serializer(data=self.request.data)
+        if not body.is_valid():
+            self._run(run_id)
+            body.is_valid(raise_exception=True)
+        return body.validated_data
 
     def _act(self, fn: Any) -> Response:
         try:
@@ -274,7 +284,8 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = StartSession(data=request.data)
         body.is_valid(raise_exception=True)
-        task = Task.objects.filter(pk=body.validated_data["task"]).select_related("domain").first()
+        task = (Task.objects.filter(pk=body.validated_data["task"]).select_related("domain")
+                .only("id", "content_hash", "domain__id", "domain__spec_hash", "domain__slug").first())
         if task is None:
             return Response({"detail": f"no task {body.validated_data['task']}"}, status=status.HTTP_404_NOT_FOUND)
         try:
@@ -294,23 +305,20 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
         request=ToolCall, responses={200: ToolResult, **CLOSED})
     @action(detail=True, methods=["post"], url_path="tool-calls")
     def tool_calls(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
-        run_id = self._run(pk)
-        body = ToolCall(data=request.data)
-        body.is_valid(raise_exception=True)
-        return self._act(lambda: sessions.call_tool(run_id, request.user, body.validated_data["name"],
-                                                    body.validated_data.get("arguments", {})))
+        run_id = self._run(pk, check=False)
+        body = self._body(ToolCall, run_id)
+        return self._act(lambda: sessions.call_tool(run_id, request.user, body["name"], body.get("arguments", {})))
 
     @extend_schema(summary="Say something to the user", description=(
         "Send the agent's message; the simulated user answers. ###STOP### in either ends the session, and "
         "the answer then carries the score."), request=Message, responses={200: UserReply, **CLOSED})
     @action(detail=True, methods=["post"])
     def messages(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
-        run_id = self._run(pk)
-        body = Message(data=request.data)
-        body.is_valid(raise_exception=True)
+        run_id = self._run(pk, check=False)
+        body = self._body(Message, run_id)
 
         def say() -> dict[str, Any]:
-            reply = sessions.send_message(run_id, request.user, body.validated_data["content"])
+            reply = sessions.send_message(run_id, request.user, body["content"])
             if reply.get("finished"):
                 return {"user": reply["user"], "finished": True, **self._score(reply)}
             return reply
@@ -322,7 +330,7 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
         request=None, responses={200: Score})
     @action(detail=True, methods=["post"])
     def finish(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
-        run_id = self._run(pk)
+        run_id = self._run(pk, check=False)
         return self._act(lambda: self._score(sessions.finish(run_id, request.user)))
 
     def _score(self, result: dict[str, Any]) -> dict[str, Any]:

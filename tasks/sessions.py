@@ -171,7 +171,7 @@ def start_session(task: Task, owner: Any, agent_model: str = "") -> tuple[Run, l
     if Run.objects.filter(owner=owner, agent="external", termination=Run.Termination.RUNNING).count() >= limit:
         raise TooManySessions(f"this account already has {limit} open sessions (SCALEENV_SESSION_MAX_OPEN); "
                               "finish some first")
-    spec = _spec(task)
+    spec = _spec(task)  # the task row may hold only its id, content hash and domain
     opening = ScriptedUser(spec.script).first_message() if spec.script else spec.instruction
     messages = [{"role": "system", "content": system_prompt(spec)}, {"role": "user", "content": opening}]
     with transaction.atomic():
@@ -181,7 +181,7 @@ def start_session(task: Task, owner: Any, agent_model: str = "") -> tuple[Run, l
                                  last_activity_at=timezone.now())
         RunStep.objects.create(run=run, index=0, kind=RunStep.Kind.USER, content=opening)
         # The first call then starts from memory instead of reloading s0.
-        transaction.on_commit(lambda: _states.put(run.pk, 0, task.s0, 0))
+        transaction.on_commit(lambda: _states.put(run.pk, 0, spec.s0, 0))
     return run, messages, spec.tools
 
 
@@ -226,7 +226,7 @@ def _state(run: Run) -> tuple[dict[str, Any], int]:
     for diff in RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.TOOL_CALL, outcome="success").order_by(
             "index").values_list("diff", flat=True):
         if diff:
-            state = statekit.apply_diff(state, diff)
+            state = statekit.apply_diff_shared(state, diff)
     return state, run.ids_used
 
 
@@ -315,7 +315,7 @@ def _call_locked(run: Run, name: Any, arguments: Any, leases: ExitStack) -> tupl
             executed, diff = True, result.get("diff") or {}
             duration = float(result.get("duration_ms") or 0.0)
             if result["outcome"] == "success" and diff:
-                state = statekit.apply_diff(state, diff)
+                state = statekit.apply_diff_shared(state, diff)
             run.ids_used, run.state_version = sandbox.ids_used, run.state_version + 1
             held = (sandbox, (run.pk, run.state_version), state, run.ids_used)
     content, truncated = _capped(tool_message_content(result), settings.SCALEENV_SESSION_MAX_OBSERVATION_CHARS)

@@ -104,3 +104,12 @@ def page_client(role: str = "Curator", name: str | None = None, **kwargs):  # ->
     client = Client(**kwargs)
     client.force_login(account(role, name))
     return client
+
+
+@pytest.fixture(autouse=True)
+def _forget_remembered_tokens():
+    """Each test starts with no token remembered by scaleenv_site.auth (rows are made anew per test)."""
+    from scaleenv_site.auth import CachedTokenAuthentication
+
+    CachedTokenAuthentication.forget()
+    yield

@@ -80,6 +80,28 @@ def apply_diff(state: State, diff: dict[str, dict[str, Any]]) -> State:
     return result
 
 
+def apply_diff_shared(state: State, diff: dict[str, dict[str, Any]]) -> State:
+    """:func:`apply_diff` without copying what the diff leaves alone: the result shares untouched
+    tables and rows with ``state``, so neither may be changed in place afterwards (for states kept
+    as values, such as a session's; a call then costs the rows it touched, not the whole state)."""
+    result = dict(state)
+    for table, change in diff.items():
+        rows = dict(result.get(table, {}))
+        for pk in change.get("removed", {}):
+            rows.pop(pk, None)
+        for pk, row in change.get("added", {}).items():
+            rows[pk] = copy_state(row)
+        for pk, cols in change.get("changed", {}).items():
+            if pk not in rows:
+                continue
+            row = dict(rows[pk])
+            for col, (_old, new) in cols.items():
+                row[col] = copy_state(new) if isinstance(new, (dict, list)) else new
+            rows[pk] = row
+        result[table] = rows
+    return result
+
+
 # ---------------------------------------------------------------------------------------------
 # Schema validation
 

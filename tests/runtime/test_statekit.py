@@ -20,6 +20,18 @@ def test_it_diffs_added_removed_and_changed_rows_and_applies_them_back():
     assert statekit.diff_is_empty(statekit.diff_states(after, after))
 
 
+def test_a_shared_apply_gives_the_same_state_and_leaves_the_original_and_untouched_parts_alone():
+    before = {"t": {"1": {"a": 1, "b": [2]}, "2": {"a": 5}, "4": {"a": 7}}, "u": {"x": {"k": 1}}}
+    after = {"t": {"1": {"a": 1, "b": [3]}, "3": {"a": 9}, "4": {"a": 7}}, "u": {"x": {"k": 1}}}
+    snapshot = statekit.copy_state(before)
+    diff = statekit.diff_states(before, after)
+    shared = statekit.apply_diff_shared(before, diff)
+    assert shared == after == statekit.apply_diff(before, diff)
+    assert before == snapshot  # the original is unchanged
+    assert shared["u"] is before["u"] and shared["t"]["4"] is before["t"]["4"]  # untouched parts are shared
+    assert shared["t"]["1"] is not before["t"]["1"]  # a changed row is a new row
+
+
 def test_it_reports_type_required_and_foreign_key_problems():
     state = {"items": {"a": {"item_id": "a", "name": 5, "qty": None, "owner_id": "ghost"}}, "owners": {}}
     problems = statekit.validate_rows(ITEMS_SCHEMA, state)

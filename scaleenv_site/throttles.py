@@ -1,0 +1,65 @@
+"""API throttles that cost the same at any rate.
+
+DRF's throttles keep every request's time in a list that is read and written whole on each request:
+at a trainer's hundreds of calls a second that list has thousands of entries. These count requests
+in fixed windows with one atomic ``incr`` of the cache (shared by every process with Redis), so a
+token gets at most twice its rate across a window's edge, never more.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.cache import cache
+from rest_framework import throttling
+
+
+class _WindowCounter:
+    """Mixed into a DRF throttle: same keys and rates, a counter per window instead of a history."""
+
+    cache = cache
+    timer = time.time
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        if self.rate is None:  # type: ignore[attr-defined]
+            return True
+        key = self.get_cache_key(request, view)  # type: ignore[attr-defined]
+        if key is None:
+            return True
+        self.now = self.timer()
+        window = int(self.now // self.duration)  # type: ignore[attr-defined]
+        self.key = f"{key}:{window}"
+        # add() creates the counter with its expiry only if missing; incr() is atomic (Redis INCR).
+        self.cache.add(self.key, 0, timeout=int(self.duration) + 1)  # type: ignore[attr-defined]
+        try:
+            count = self.cache.incr(self.key)
+        except ValueError:  # expired between add and incr
+            self.cache.add(self.key, 1, timeout=int(self.duration) + 1)  # type: ignore[attr-defined]
+            count = 1
+        self.window_end = (window + 1) * self.duration  # type: ignore[attr-defined]
+        return count <= self.num_requests  # type: ignore[attr-defined]
+
+    def wait(self) -> float:
+        return max(0.0, self.window_end - self.timer())
+
+
+class UserThrottle(_WindowCounter, throttling.UserRateThrottle):
+    """Per account (token or signed-in user), rate ``user``."""
+
+
+class AnonThrottle(_WindowCounter, throttling.AnonRateThrottle):
+    """Per client address for requests without an account, rate ``anon``."""
+
+
+class ScopedThrottle(_WindowCounter, throttling.ScopedRateThrottle):
+    """Per account and view scope (``throttle_scope``), e.g. ``session-start``."""
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        # DRF's ScopedRateThrottle reads its scope from the view here; then count as above.
+        self.scope = getattr(view, self.scope_attr, None)
+        if not self.scope:
+            return True
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)

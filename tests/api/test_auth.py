@@ -1,0 +1,33 @@
+"""Token authentication remembers an account per process for a bounded time: within it, no queries;
+after it, a revoked token or a changed role takes effect."""
+
+import json
+import time
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from tests.conftest import account, api_client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_remembered_token_costs_no_query_and_a_revoked_one_stops_after_the_cache_time(
+        settings, django_assert_max_num_queries):
+    settings.SCALEENV_AUTH_CACHE_SECONDS = 0.5
+    client = api_client("Agent", "agent")
+    assert client.get("/api/domains/").status_code == 200
+    with django_assert_max_num_queries(2):  # the list's count and page: no token, user or permission read
+        assert client.get("/api/domains/").status_code == 200
+    Token.objects.filter(user__username="agent").delete()
+    time.sleep(0.6)
+    assert client.get("/api/domains/").status_code == 401
+
+
+def test_with_no_cache_time_a_role_change_takes_effect_at_once(settings):
+    settings.SCALEENV_AUTH_CACHE_SECONDS = 0
+    client = api_client("Agent", "agent")
+    assert client.get("/api/tasks/").status_code == 403
+    account("Viewer", "agent")  # the same account, now a viewer
+    assert client.get("/api/tasks/").status_code == 200
+    assert client.post("/api/sessions/", json.dumps({"task": 1}), content_type="application/json").status_code == 403
