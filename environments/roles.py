@@ -4,9 +4,9 @@ tasks/migrations/0007_roles.py).
 | role | may |
 |---|---|
 | Agent | play its own HTTP sessions; read domains (with their policy) and tool schemas; nothing else |
-| Viewer | read domains, tools, tests, batches, tasks (with their answer keys) and rollout runs |
-| Researcher | a Viewer who may also export datasets |
-| Curator | a Viewer who may also review tasks and see every account's HTTP sessions |
+| Viewer | read domains, tools, tests, batches, tasks (with their answer keys), rollout runs, reviews, exports |
+| Researcher | a Viewer who may also export datasets and start batches |
+| Curator | a Viewer who may also review tasks, start batches and see every account's HTTP sessions |
 | Admin | everything, including managing users |
 """
 
@@ -20,11 +20,14 @@ ROLES = (AGENT, VIEWER, RESEARCHER, CURATOR, ADMIN)
 VIEW_ALL = ["environments.view_domain", "environments.view_table", "environments.view_tool",
             "environments.view_tooltest", "environments.view_dependency", "environments.view_batch",
             "environments.view_batchitem", "tasks.view_task", "tasks.view_run", "tasks.view_runstep"]
+VIEW_REVIEWS = ["tasks.view_reviewqueue", "tasks.view_rejectionreason", "tasks.view_review", "tasks.view_reviewevent",
+                "tasks.view_export"]
 PERMISSIONS: dict[str, list[str]] = {
     AGENT: ["tasks.play_session", "environments.view_domain", "environments.view_tool"],
-    VIEWER: VIEW_ALL,
-    RESEARCHER: VIEW_ALL + ["tasks.export_dataset"],
-    CURATOR: VIEW_ALL + ["tasks.review_task", "tasks.view_any_session"],
+    VIEWER: VIEW_ALL + VIEW_REVIEWS,
+    RESEARCHER: VIEW_ALL + VIEW_REVIEWS + ["tasks.export_dataset", "tasks.add_export", "environments.add_batch"],
+    CURATOR: VIEW_ALL + VIEW_REVIEWS + ["tasks.review_task", "tasks.view_any_session", "tasks.add_review",
+                                        "tasks.change_review", "environments.add_batch"],
     ADMIN: ["*"],  # every permission of environments, tasks and auth
 }
 

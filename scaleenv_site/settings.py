@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
     "django_celery_results",
     "environments",
     "tasks",
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "scaleenv_site.urls"
@@ -136,6 +138,14 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)  # set to 1 beh
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy: scripts, styles and everything else only from this site (vendored files
+# under static/), no inline scripts, handlers or style attributes. The API docs pages alone allow
+# their inline start-up script (scaleenv_site/urls.py).
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
+    "default-src": ["'self'"], "script-src": ["'self'"], "style-src": ["'self'"], "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"], "connect-src": ["'self'"], "object-src": ["'none'"], "base-uri": ["'self'"],
+    "form-action": ["'self'"], "frame-ancestors": ["'none'"]}}
 
 # --- Caches: the API's throttle counts. With Redis every server process shares them (production);
 # without, each process counts on its own (the embedded default is one process).

@@ -5,6 +5,14 @@ from __future__ import annotations
 from django.db import models
 
 
+class ReviewStatus(models.TextChoices):
+    PENDING = "pending"
+    IN_REVIEW = "in_review"  # leased by a reviewer
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    NEEDS_CHANGES = "needs_changes"
+
+
 class Task(models.Model):
     class Status(models.TextChoices):
         VERIFIED = "verified"  # no blocking audit flag
@@ -56,11 +64,21 @@ class Task(models.Model):
     audit_flags = models.JSONField(default=list)
     status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
     content_hash = models.CharField(max_length=64)
+    # Review: one authoritative status (exports read only this), a lease while someone reviews it.
+    review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING,
+                                     db_index=True)
+    queue = models.ForeignKey("ReviewQueue", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks",
+                              help_text="the review queue it is in (none: the default queue)")
+    lease_holder = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="leased_tasks")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True, help_text="when its review status was last decided")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["domain", "seed"]
         constraints = [models.UniqueConstraint(fields=["domain", "seed"], name="one_task_per_domain_seed")]
+        indexes = [models.Index(fields=["review_status", "id"], name="task_review_queue")]
         permissions = [("review_task", "Can review tasks (approve, reject, ask for changes)"),
                        ("export_dataset", "Can export datasets")]
 
@@ -154,3 +172,156 @@ class RunStep(models.Model):
         return {"index": self.index, "kind": self.kind, "tool": self.tool or None, "arguments": self.arguments,
                 "outcome": self.outcome or None, "observation": self.observation, "diff": self.diff,
                 "content": self.content, "duration_ms": self.duration_ms, "executed": self.executed}
+
+
+# ---------------------------------------------------------------------------------------------
+# Review
+
+
+class ReviewQueue(models.Model):
+    """A set of tasks reviewed under the same rules: how many agreeing verdicts decide a task, and
+    the guidelines shown beside each task. Tasks without a queue are in the default one."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown beside each task (rendered sanitized)")
+    reviews_required = models.PositiveSmallIntegerField(default=1, help_text="agreeing verdicts that decide a task")
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        constraints = [models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True),
+                                               name="one_default_queue")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RejectionReason(models.Model):
+    """One entry of the rejection taxonomy (seeded by a migration, editable in the admin)."""
+
+    class Source(models.TextChoices):
+        ENVIRONMENT = "environment"
+        TOOL = "tool"
+        TASK = "task"
+        REWARD = "reward"  # the reward or checker
+        TRAJECTORY = "trajectory"
+
+    code = models.SlugField(max_length=64, unique=True)
+    label = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    needs_comment = models.BooleanField(default=False, help_text="a reject with this reason needs a comment")
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=100, help_text="order in the picker (the first nine get keys)")
+
+    class Meta:
+        ordering = ["position", "label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Review(models.Model):
+    """One reviewer's current verdict on a task (several when a queue requires several)."""
+
+    class Verdict(models.TextChoices):
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        NEEDS_CHANGES = "needs_changes"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="reviews")
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    reasons = models.ManyToManyField(RejectionReason, blank=True, related_name="reviews")
+    comment = models.TextField(blank=True)
+    adjudication = models.BooleanField(default=False, help_text="an adjudicator's verdict, deciding a disagreement")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["task", "created_at"]
+        constraints = [models.UniqueConstraint(fields=["task", "reviewer"], name="one_verdict_per_reviewer")]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} {self.verdict} task {self.task_id}"
+
+
+class ReviewEvent(models.Model):
+    """Every review transition of a task: who, when, from and to, why, and what changed."""
+
+    class Action(models.TextChoices):
+        CLAIM = "claim"
+        RELEASE = "release"
+        LEASE_EXPIRED = "lease_expired"
+        APPROVE = "approve"
+        REJECT = "reject"
+        NEEDS_CHANGES = "needs_changes"
+        VERDICT = "verdict"  # a verdict recorded while the task waits for more reviewers
+        ADJUDICATE = "adjudicate"
+        REOPEN = "reopen"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="review_events")
+    actor = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="review_events")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    from_status = models.CharField(max_length=16, choices=ReviewStatus.choices)
+    to_status = models.CharField(max_length=16, choices=ReviewStatus.choices)
+    reasons = models.JSONField(default=list, blank=True, help_text="codes of the rejection reasons")
+    comment = models.TextField(blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    batch = models.ForeignKey("environments.Batch", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="review_events", help_text="the bulk action it was part of")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["task", "at", "id"]
+        indexes = [models.Index(fields=["action", "at"], name="review_event_action_at")]
+
+    def __str__(self) -> str:
+        return f"{self.action} task {self.task_id}: {self.from_status} → {self.to_status}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports
+
+
+class Export(models.Model):
+    """A file of tasks (or runs) picked by a filter, written by a background job and downloaded
+    through a permission-checked view."""
+
+    class Format(models.TextChoices):
+        TASKS_JSONL = "tasks_jsonl", "Tasks (JSONL)"
+        OPENAI_JSONL = "openai_jsonl", "OpenAI fine-tuning (JSONL)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    requester = models.ForeignKey("auth.User", null=True, on_delete=models.SET_NULL, related_name="exports")
+    batch = models.ForeignKey("environments.Batch", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="exports")
+    format = models.CharField(max_length=16, choices=Format.choices)
+    filters = models.JSONField(default=dict, blank=True, help_text="the task filter the export was made from")
+    only_approved = models.BooleanField(default=True, help_text="False only when an admin asked for every status")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    total = models.PositiveIntegerField(default=0, help_text="rows to write (known once the job starts)")
+    written = models.PositiveIntegerField(default=0)
+    size_bytes = models.BigIntegerField(default=0)
+    file_name = models.CharField(max_length=200, blank=True, help_text="under SCALEENV_EXPORT_DIR")
+    sha256 = models.CharField(max_length=64, blank=True)
+    app_version = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.format}, {self.status})"
