@@ -242,23 +242,42 @@ class Dependency(models.Model):
 
 
 class LLMCall(models.Model):
-    """One request to an LLM endpoint (cached by request hash); used by the llm backend."""
+    """One request to an LLM endpoint: what was asked and answered, what it cost, how it ended. A
+    successful answer is the cache for the same request (``request_hash``: model, messages, params)."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        INVALID_OUTPUT = "invalid_output"  # not JSON, or JSON that breaks the stage's schema
+        TRUNCATED = "truncated"  # cut at the token limit
+        RATE_LIMITED = "rate_limited"
+        SERVER_ERROR = "server_error"
+        TIMEOUT = "timeout"
+        CONNECTION_ERROR = "connection_error"
+        REFUSED = "refused"  # another 4xx
+        BUSY = "busy"  # no concurrency slot came free
 
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_calls")
-    stage = models.CharField(max_length=32)
+    stage = models.CharField(max_length=32, db_index=True)
+    role = models.CharField(max_length=32, blank=True, db_index=True)
     model = models.CharField(max_length=120)
+    prompt_version = models.CharField(max_length=80, blank=True)
     request_hash = models.CharField(max_length=64, db_index=True)
     request = models.JSONField()
     response = models.JSONField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.FloatField(default=0.0)
-    cached = models.BooleanField(default=False)
+    cost = models.FloatField(default=0.0, help_text="dollars, from SCALEENV_LLM_PRICES")
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.OK, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    cached = models.BooleanField(default=False, help_text="answered from an earlier call's stored answer")
+    context = models.JSONField(default=dict, blank=True, help_text="what the call was for: domain, task, tool, run")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["request_hash", "outcome", "cached"], name="llm_call_cache")]
 
     def __str__(self) -> str:
-        return f"{self.stage} {self.model} ({self.request_hash[:8]})"
+        return f"{self.stage} {self.model} ({self.request_hash[:8]}, {self.outcome})"
