@@ -13,6 +13,8 @@ A's *real* output (``$ref``), succeeds in the sandbox.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,3 +255,294 @@ def layout(tool_names: list[str], edges: list[Edge], spacing: tuple[int, int] = 
                 positions[node] = {"x": round(i * spacing[0] - width / 2 + offset, 1), "y": float(row * spacing[1])}
             row += 1
     return positions
+
+
+# --- Readable layout (the graph pages) --------------------------------------------------------------
+#
+# One box per table (the tools about it), boxes packed in rows to fill a screen of a given aspect
+# ratio, tools inside a box in columns left to right by call depth: entry points (create, search)
+# first, then the tools needing ids the earlier ones make. The longest-path layering above stretches
+# these dense, cyclic graphs into 20+ layers of one or two tools (a thin column, or a thin strip);
+# call depth gives a handful of layers that mean something.
+
+LAYOUT_VERSION = 5
+LABEL_CHARS = 18  # a label line wraps after this many characters, at an underscore
+LABEL_FONT_PX = 13  # graph.js draws labels at this size (smaller if the estimate below was short)
+CHAR_WIDTH = 7.4  # estimated width of one character of a 13 px label
+LINE_HEIGHT = 16.0
+PAD_X, PAD_Y = 14.0, 8.0  # inside a node, around its label
+H_GAP, V_GAP = 16.0, 10.0  # between nodes in a box
+BOX_PAD, BOX_TITLE, BOX_GAP = 12.0, 24.0, 28.0  # around and between table boxes
+TITLE_CHAR_WIDTH = 8.8  # a box title is "<table> · <count>" in 14 px bold
+ASPECTS = (1.0, 1.5, 2.0, 2.5, 3.0)  # widths / heights a client may ask for
+
+
+@dataclass
+class LayoutNode:
+    name: str
+    group: str  # the box: the tool's main table, or its kind when it touches no table
+    active: bool = True  # failed tools are placed after the verified ones of their box, at no depth
+    label: str = ""
+    width: float = 0.0
+    height: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            self.label = wrap_label(self.name)
+        lines = self.label.split("\n")
+        self.width = self.width or round(max(len(line) for line in lines) * CHAR_WIDTH + 2 * PAD_X, 1)
+        self.height = self.height or round(len(lines) * LINE_HEIGHT + 2 * PAD_Y, 1)
+
+
+def wrap_label(name: str, width: int = LABEL_CHARS) -> str:
+    """Break a snake_case name into lines of at most `width` characters, after underscores."""
+    parts = [p + "_" for p in name.split("_")]
+    parts[-1] = parts[-1][:-1]
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + len(part) <= width:
+            lines[-1] += part
+        else:
+            lines.append(part)
+    return "\n".join(line for line in lines if line)
+
+
+def primary_table(name: str, reads: list[str], writes: list[str], kind: str) -> str:
+    """The table a tool is about: the touched table named earliest in the tool's name (book_screening
+    is about screenings, list_critiques_for_show about critiques), else what it writes, else reads."""
+    touched = list(dict.fromkeys([*writes, *reads]))
+    lowered = name.lower()
+    best: tuple[int, int, str] | None = None
+    for table in touched:
+        for form in _singulars(table):
+            at = lowered.find(form)
+            if at >= 0 and (best is None or (at, -len(form), table) < best):
+                best = (at, -len(form), table)
+    if best:
+        return best[2]
+    return touched[0] if touched else f"({kind or 'other'} tools)"
+
+
+def _singulars(table: str) -> set[str]:
+    forms = {table}
+    if table.endswith("ies"):
+        forms.add(table[:-3] + "y")
+    elif table.endswith("es"):
+        forms.update((table[:-2], table[:-1]))
+    elif table.endswith("s"):
+        forms.add(table[:-1])
+    return forms
+
+
+def graph_hash(nodes: list[LayoutNode], edges: list[Edge]) -> str:
+    """What the layout depends on: nodes with their boxes and labels, edges with their kinds and
+    needs (witnessing moves nothing)."""
+    payload = [LAYOUT_VERSION,
+               sorted((n.name, n.group, n.active, n.label) for n in nodes),
+               sorted((e.src, e.dst, sorted(e.kinds), _needs_key(e)) for e in edges)]
+    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+def _needs_key(edge: Edge) -> list[str]:
+    """What the edge's target needs from its source: the ids it is fed and the pre-conditions it has
+    met. Other fed values (a title, an email) could come from the user, so they order nothing; an
+    edge with no evidence at all is a need of its own."""
+    if not edge.evidence:
+        return [f"edge:{edge.src}"]
+    needs = {f"param:{ev['param']}" for ev in edge.evidence.get("data_flow", [])
+             if isinstance(ev, dict) and str(ev.get("param", "")).endswith("id")}
+    needs.update(f"pre:{ev['pre']}" for ev in edge.evidence.get("pre_post", []) if isinstance(ev, dict) and "pre" in ev)
+    return sorted(needs)
+
+
+def call_depth(names: list[str], edges: list[Edge]) -> dict[str, int]:
+    """How many calls must come before a tool's inputs exist (a relaxed planning graph).
+
+    A tool needs each parameter some other tool's output can feed (data-flow evidence; an edge without
+    evidence is a need of its own); it is callable one round after every need has a callable producer.
+    Tools needing nothing are round 0. When a round adds nothing (needs only met inside a cycle), the
+    tool with the fewest unmet needs is let in, its unmet needs taken as given by the user.
+    """
+    producers: dict[str, dict[str, set[str]]] = {n: {} for n in names}
+    for e in edges:
+        if e.src == e.dst or e.src not in producers or e.dst not in producers:
+            continue
+        if not {"data_flow", "pre_post"} & set(e.kinds):
+            continue
+        for need in _needs_key(e):
+            producers[e.dst].setdefault(need, set()).add(e.src)
+    consumers: dict[str, list[tuple[str, str]]] = {n: [] for n in names}
+    unmet: dict[str, set[str]] = {}
+    for tool, needs in producers.items():
+        unmet[tool] = set(needs)
+        for need, srcs in needs.items():
+            for src in srcs:
+                consumers[src].append((tool, need))
+    depth: dict[str, int] = {}
+    waiting = set(names)
+
+    def level(tool: str) -> int:
+        met = [min(depth[p] for p in srcs if p in depth) for srcs in producers[tool].values() if any(p in depth for p in srcs)]
+        return 1 + max(met, default=-1)
+
+    while waiting:
+        ready = sorted(t for t in waiting if not unmet[t])
+        if not ready:  # every waiting tool needs something only a waiting tool makes: take it as given
+            ready = [min(waiting, key=lambda t: (len(unmet[t]), t))]
+        levels = {t: level(t) for t in ready}
+        for tool in ready:
+            depth[tool] = levels[tool]
+            waiting.discard(tool)
+        for tool in ready:
+            for consumer, need in consumers[tool]:
+                unmet[consumer].discard(need)
+    # Close gaps (a relaxed tool may have jumped a round): layers are 0..k with none empty.
+    ranks = {level: i for i, level in enumerate(sorted(set(depth.values())))}
+    return {tool: ranks[level] for tool, level in depth.items()}
+
+
+def _order_groups(groups: list[str], group_of: dict[str, str], layer_of: dict[str, int], edges: list[Edge]) -> list[str]:
+    """Reading order of the boxes: upstream tables first (lower mean call depth), then barycentre
+    sweeps so that boxes exchanging many edges sit near each other."""
+    weight: dict[tuple[str, str], int] = {}
+    for e in edges:
+        a, b = group_of.get(e.src), group_of.get(e.dst)
+        if a and b and a != b:
+            key = (a, b) if a < b else (b, a)
+            weight[key] = weight.get(key, 0) + 1
+    members: dict[str, list[int]] = {g: [] for g in groups}
+    for node, group in group_of.items():
+        members[group].append(layer_of.get(node, 0))
+    order = sorted(groups, key=lambda g: (sum(members[g]) / max(len(members[g]), 1), -len(members[g]), g))
+    for _sweep in range(4):
+        index = {g: i for i, g in enumerate(order)}
+
+        def barycentre(group: str, index: dict[str, int] = index) -> tuple[float, str]:
+            total, mass = index[group] * 3.0, 3.0  # inertia: stay unless pulled hard
+            for (a, b), w in weight.items():
+                if group in (a, b):
+                    total += index[b if group == a else a] * w
+                    mass += w
+            return total / mass, group
+
+        order = sorted(order, key=barycentre)
+    return order
+
+
+@dataclass
+class _Box:
+    group: str
+    names: list[str]
+    columns: list[list[str]] = field(default_factory=list)
+    col_widths: list[float] = field(default_factory=list)
+    row_heights: list[float] = field(default_factory=list)
+    width: float = 0.0
+    height: float = 0.0
+
+
+def _fill(box: _Box, rows: int, by_name: dict[str, LayoutNode]) -> None:
+    """Column-major: the box's tools in order (call depth, then neighbours), `rows` to a column; a
+    column is as wide as its widest label, a row as high as its highest."""
+    box.columns = [box.names[i:i + rows] for i in range(0, len(box.names), rows)]
+    box.col_widths = [max(by_name[n].width for n in col) for col in box.columns]
+    box.row_heights = [max(by_name[col[r]].height for col in box.columns if r < len(col))
+                       for r in range(min(rows, len(box.names)))]
+    title = (len(box.group) + 3 + len(str(len(box.names)))) * TITLE_CHAR_WIDTH
+    box.width = max(sum(box.col_widths) + H_GAP * (len(box.columns) - 1), title) + 2 * BOX_PAD
+    box.height = BOX_TITLE + sum(box.row_heights) + V_GAP * (len(box.row_heights) - 1) + 2 * BOX_PAD
+
+
+def _shelves(boxes: list[_Box], width: float) -> tuple[list[list[_Box]], float, float]:
+    """Next-fit shelf packing in reading order: (shelves, used width, height)."""
+    shelves: list[list[_Box]] = [[]]
+    x = 0.0
+    for box in boxes:
+        if shelves[-1] and x + box.width > width:
+            shelves.append([])
+            x = 0.0
+        shelves[-1].append(box)
+        x += box.width + BOX_GAP
+    used = max(sum(b.width for b in s) + BOX_GAP * (len(s) - 1) for s in shelves)
+    height = sum(max(b.height for b in s) for s in shelves) + BOX_GAP * (len(shelves) - 1)
+    return shelves, used, height
+
+
+def readable_layout(nodes: list[LayoutNode], edges: list[Edge], aspect: float = 2.0) -> dict[str, Any]:
+    """Positions (centres) of every node and the boxes of the tables, for a drawing about `aspect`
+    times as wide as high: the rows per column and the shelf width are those that let the drawing fit
+    the largest in such a screen."""
+    if not nodes:
+        return {"positions": {}, "groups": [], "width": 0.0, "height": 0.0, "layers": 0, "depth": {}, "aspect": aspect}
+    by_name = {n.name: n for n in nodes}
+    layer_of = call_depth([n.name for n in nodes if n.active], edges)
+    after = max(layer_of.values(), default=-1) + 1
+    group_of = {n.name: n.group for n in nodes}
+    order = _order_groups(sorted(set(group_of.values())), group_of, layer_of, edges)
+    neighbours: dict[str, set[str]] = {n: set() for n in by_name}
+    for e in edges:
+        if e.src in by_name and e.dst in by_name and e.src != e.dst:
+            neighbours[e.src].add(e.dst)
+            neighbours[e.dst].add(e.src)
+    boxes = {g: _Box(g, sorted((n for n in by_name if group_of[n] == g),
+                               key=lambda n: (layer_of.get(n, after), n))) for g in order}
+
+    def arrange() -> tuple[int, float]:
+        best: tuple[float, int, float] | None = None
+        for rows in range(1, max(len(b.names) for b in boxes.values()) + 1):
+            for box in boxes.values():
+                _fill(box, rows, by_name)
+            seq = [boxes[g] for g in order]
+            widest = max(b.width for b in seq)
+            total = sum(b.width for b in seq) + BOX_GAP * (len(seq) - 1)
+            # Shelf widths from one box per row up to all boxes in one row, geometrically spaced.
+            steps = 28
+            for k in range(steps + 1):
+                width = widest * (total / widest) ** (k / steps)
+                _s, used, height = _shelves(seq, width + 0.5)
+                cost = max(used / aspect, height)  # the drawing's size once fitted to the screen
+                if best is None or cost < best[0] - 1e-6:
+                    best = (cost, rows, width + 0.5)
+        assert best is not None
+        return best[1], best[2]
+
+    def place(rows: int, width: float) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]], float, float]:
+        for box in boxes.values():
+            _fill(box, rows, by_name)
+        shelves, used, height = _shelves([boxes[g] for g in order], width)
+        positions: dict[str, dict[str, float]] = {}
+        frames: list[dict[str, Any]] = []
+        y = 0.0
+        for shelf in shelves:
+            x = 0.0
+            for box in shelf:
+                cx = x + BOX_PAD
+                tops = [y + BOX_PAD + BOX_TITLE + sum(box.row_heights[:r]) + V_GAP * r for r in range(len(box.row_heights))]
+                for col, col_w in zip(box.columns, box.col_widths):
+                    for r, name in enumerate(col):
+                        positions[name] = {"x": round(cx + col_w / 2, 1), "y": round(tops[r] + box.row_heights[r] / 2, 1)}
+                    cx += col_w + H_GAP
+                frames.append({"name": box.group, "x": round(x + box.width / 2, 1), "y": round(y + box.height / 2, 1),
+                               "width": round(box.width, 1), "height": round(box.height, 1),
+                               "left": round(x, 1), "top": round(y, 1), "tools": len(box.names)})
+                x += box.width + BOX_GAP
+            y += max(b.height for b in shelf) + BOX_GAP
+        return positions, frames, used, height
+
+    rows, width = arrange()
+    positions, frames, used, height = place(rows, width)
+    # Two barycentre sweeps: inside a box and a call depth, a tool moves towards its neighbours
+    # (then the shape is chosen again, as columns may have changed width).
+    for _sweep in range(2):
+        def key(name: str, positions: dict[str, dict[str, float]] = positions) -> tuple[int, float, float, str]:
+            outside = [positions[m] for m in neighbours[name] if group_of[m] != group_of[name]]
+            mean_y = sum(p["y"] for p in outside) / len(outside) if outside else positions[name]["y"]
+            mean_x = sum(p["x"] for p in outside) / len(outside) if outside else positions[name]["x"]
+            return layer_of.get(name, after), mean_y, mean_x, name
+        for box in boxes.values():
+            box.names.sort(key=key)
+        positions, frames, used, height = place(rows, width)
+    rows, width = arrange()
+    positions, frames, used, height = place(rows, width)
+    return {"positions": positions, "groups": frames, "width": round(used, 1), "height": round(height, 1),
+            "layers": after + (1 if any(not n.active for n in nodes) else 0), "aspect": aspect,
+            "depth": {n: layer_of.get(n, after) for n in by_name}, "rows": rows}
