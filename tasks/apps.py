@@ -9,7 +9,9 @@ class TasksConfig(AppConfig):
     def ready(self) -> None:
         from environments import batches
 
-        from . import services
+        from . import reviews, services
 
         batches.register(services.TASKS)
         batches.register(services.ROLLOUT)
+        batches.register(services.EXPORT)  # exports (item 8)
+        batches.register(reviews.bulk_kind())

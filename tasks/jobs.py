@@ -17,3 +17,15 @@ def make_task(self, item_id: int) -> str:  # noqa: ANN001 - Celery binds the tas
 def rollout(self, item_id: int) -> str:  # noqa: ANN001 - Celery binds the task
     """Run one episode of one agent on one task (claims its item first)."""
     return batches.run_item(item_id)
+
+
+@shared_task(name="scaleenv.bulk_review", **batches.JOB_OPTIONS)
+def bulk_review(self, item_id: int) -> str:  # noqa: ANN001 - Celery binds the task
+    """Decide one chunk of a bulk review (each task gets its own event)."""
+    return batches.run_item(item_id)
+
+
+@shared_task(name="scaleenv.export", **batches.JOB_OPTIONS)
+def export(self, item_id: int) -> str:  # noqa: ANN001 - Celery binds the task
+    """Write one export's file (claims its item first; the export row records progress and errors)."""
+    return batches.run_item(item_id)

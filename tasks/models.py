@@ -37,6 +37,8 @@ class Task(models.Model):
                               help_text="the goal kind(s) the task was built from, e.g. cancel_booking:visits")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.WRITE, db_index=True)
     instruction = models.TextField(help_text="the user scenario as one text (what an LLM user simulator reads)")
+    reason_for_call = models.CharField(max_length=500, blank=True,
+                                       help_text="the scenario's reason for call, for lists and search")
     user_scenario = models.JSONField(default=dict, help_text="τ²-bench user_scenario: persona and instructions "
                                                              "(domain, reason_for_call, known_info, unknown_info, "
                                                              "task_instructions); never shown to the agent")
@@ -62,6 +64,8 @@ class Task(models.Model):
     expansion = models.JSONField(default=list)
     perturbations = models.JSONField(default=dict, help_text="effective perturbations found by the audit")
     audit_flags = models.JSONField(default=list)
+    flag_codes = models.CharField(max_length=300, blank=True,
+                                  help_text="the audit flags' codes as ',code,code,' (for filtering without the JSON)")
     status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
     content_hash = models.CharField(max_length=64)
     # Review: one authoritative status (exports read only this), a lease while someone reviews it.

@@ -113,3 +113,19 @@ def _forget_remembered_tokens():
 
     CachedTokenAuthentication.forget()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _seeded_review_taxonomy(request):
+    """The rejection reasons and the default queue a data migration seeds, for database tests:
+    transactional tests flush the tables after each test, taking the seeded rows with them."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        yield
+        return
+    request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
+    from tasks import reviews
+
+    reviews.seed_reasons()
+    reviews.default_queue()
+    yield

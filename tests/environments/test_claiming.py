@@ -106,9 +106,10 @@ def test_a_task_item_whose_task_exists_is_finished_not_left_running(stored_domai
 
 def test_each_app_registers_its_own_kinds_and_unknown_kinds_are_refused():
     assert {k.name: k.job_name for k in batches.kinds()} == {
-        "rollout": "scaleenv.rollout", "synthesis": "scaleenv.synthesize_domain", "tasks": "scaleenv.make_task"}
-    with pytest.raises(LookupError, match="no batch kind 'export'"):
-        batches.get_or_create_batch(kind="export", backend="-", params={}, items=list)
+        "rollout": "scaleenv.rollout", "synthesis": "scaleenv.synthesize_domain", "tasks": "scaleenv.make_task",
+        "bulk_review": "scaleenv.bulk_review", "export": "scaleenv.export"}
+    with pytest.raises(LookupError, match="no batch kind 'no-such-kind'"):
+        batches.get_or_create_batch(kind="no-such-kind", backend="-", params={}, items=list)
     assert not Batch.objects.exists()
 
 

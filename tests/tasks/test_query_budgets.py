@@ -54,10 +54,16 @@ def test_task_and_run_pages_are_bounded(tasks, django_assert_max_num_queries):
     CURATOR.get("/tasks/")
     task = tasks[0]
     run = Run.objects.filter(task=task).first()
-    with django_assert_max_num_queries(4 + AUTH):  # the task, its runs, its tables, its domain's policy
+    # the task, the previous and next in the queue's filter, its runs, its tables, its domain's policy,
+    # its review events, verdicts, the rejection reasons and its queue
+    with django_assert_max_num_queries(10 + AUTH):
         assert CURATOR.get(f"/tasks/{task.pk}/").status_code == 200
-    with django_assert_max_num_queries(2 + AUTH):  # the run with its task, its steps
+    # the run with its task, the steps' summaries, the gold tools' arguments, one page of steps, the
+    # diffs that touched a wrong table (tests/tasks/test_run_replay.py: the same for 12 and 500 steps)
+    with django_assert_max_num_queries(5 + AUTH):
         assert CURATOR.get(f"/runs/{run.pk}/").status_code == 200
+    with django_assert_max_num_queries(2 + AUTH):  # a step's body: the run (visibility), the step
+        assert CURATOR.get(f"/runs/{run.pk}/step/?index=0").status_code == 200
 
 
 def test_api_lists_are_bounded(tasks, django_assert_max_num_queries):

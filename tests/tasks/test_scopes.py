@@ -15,8 +15,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from environments import batches
 from environments.models import Batch, Dependency, ToolTest
 from tasks import services
-from tasks.models import Run
-from tests.conftest import api_client, page_client
+from tasks.models import Export, Run
+from tests.conftest import account, api_client, page_client
 from tests.tasks.conftest import stored_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,19 +53,22 @@ def world():
     theirs = other.post("/api/sessions/", json.dumps({"task": task.pk}), content_type="application/json").json()
     agent = api_client("Agent", "agent")
     mine = agent.post("/api/sessions/", json.dumps({"task": task.pk}), content_type="application/json").json()
+    export = Export.objects.create(requester=account("Researcher", "rita"), format="tasks_jsonl")
     return {"task": task, "agent": agent, "theirs": theirs["session"], "mine": mine["session"],
-            "run": Run.objects.exclude(agent="external").first()}
+            "run": Run.objects.exclude(agent="external").first(), "export": export}
 
 
 def arguments_for(name: str, world: dict[str, Any], session: int) -> dict[str, Any]:
-    """Real values for a URL's arguments, chosen by what the URL names."""
+    """Real values for a URL's arguments, chosen by what the URL names (an unknown name fails the walk)."""
     task = world["task"]
-    pks = {"task": task.pk, "run": world["run"].pk, "session": session, "batch": Batch.objects.first().pk,
+    batch = Batch.objects.first().pk
+    pks = {"task": task.pk, "run": world["run"].pk, "session": session, "batch": batch,
            "tooltest": ToolTest.objects.first().pk, "tool": task.domain.tools.first().pk,
-           "dependency": Dependency.objects.first().pk}
+           "dependency": Dependency.objects.first().pk, "review": task.pk, "export": world["export"].pk}
     short = name.split(":")[-1]
     pk = next((pks[kind] for kind in sorted(pks, key=len, reverse=True) if short.startswith(kind)), None)
-    return {"pk": pk, "slug": task.domain.slug, "name": task.domain.tools.first().name, "format": "json"}
+    return {"pk": pk, "slug": task.domain.slug, "name": task.domain.tools.first().name, "format": "json",
+            "table": next(iter(task.s0))}
 
 
 def outcome(response: Any) -> int | str:
@@ -80,6 +83,7 @@ def walk(world: dict[str, Any], session: int) -> list[tuple[str, str, str, int |
     answers = []
     for name, argument_names in sorted(set((n, tuple(a)) for n, a in url_names())):
         values = arguments_for(name, world, session)
+        assert all(values[a] is not None for a in argument_names), f"the walk has no value for {name}"
         try:
             url = reverse(name, kwargs={a: values[a] for a in argument_names})
         except Exception as exc:  # a URL this walk cannot build is a gap in the walk, not a pass
@@ -131,7 +135,10 @@ def test_every_html_page_refuses_a_signed_in_agent_and_sends_visitors_to_sign_in
              if method == "get" and not url.startswith("/api/") and name not in ("healthz", "login", "logout")]
     assert len(pages) >= 6
     for name, url in pages:
-        assert agent_pages.get(url).status_code == 403, (name, url)
+        status = agent_pages.get(url).status_code
+        if status == 405:  # a POST-only action: refused as a POST
+            status = agent_pages.post(url, {}).status_code
+        assert status == 403, (name, url)
         response = visitor.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), (name, url)
     assert agent_pages.get("/admin/").status_code == 302  # the admin wants a staff account
