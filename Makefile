@@ -48,8 +48,13 @@ demo: migrate
 worker: migrate
 	$(VENV)/bin/celery -A scaleenv_site worker -Q exec,llm -c $(WORKERS) --loglevel=INFO
 
+# The site plus a Celery worker, so batches and exports started from the browser run.
 serve: migrate
-	$(PY) manage.py runserver 0.0.0.0:$(PORT)
+	@set -e; \
+	$(VENV)/bin/celery -A scaleenv_site worker -Q exec,llm -c $(WORKERS) --loglevel=WARNING >var/worker.log 2>&1 & \
+	WORKER=$$!; trap 'kill $$WORKER 2>/dev/null; wait $$WORKER 2>/dev/null' EXIT INT TERM; \
+	echo "Worker log: var/worker.log; serving http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"; \
+	$(PY) manage.py runserver --noreload 0.0.0.0:$(PORT)
 
 bench: migrate
 	$(PY) manage.py bench_runtime

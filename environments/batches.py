@@ -56,6 +56,9 @@ class BatchKind:
     result_url: Callable[[int], str] | None = None
     # Infrastructure failures: the item goes back to the queue and the job's own retry takes it.
     retry_on: tuple[type[BaseException], ...] = field(default=(SandboxError,))
+    # The job a batch's items run as when it depends on the batch (``scaleenv.llm_*`` jobs go to the
+    # ``llm`` queue); None: ``job_name``.
+    job_for: Callable[[Batch], str] | None = None
 
 
 _KINDS: dict[str, BatchKind] = {}
@@ -123,7 +126,11 @@ def pending_item_ids(batch: Batch) -> list[int]:
                 .order_by("pk").values_list("pk", flat=True))
 
 
-def _send(kind: BatchKind, item_ids: list[int]) -> None:
+def _job_name(kind: BatchKind, batch: Batch) -> str:
+    return kind.job_for(batch) if kind.job_for is not None else kind.job_name
+
+
+def _send(kind: BatchKind, item_ids: list[int], job_name: str) -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:  # development only: run inline (send_task ignores eager mode)
         for item_id in item_ids:
             run_item(item_id)
@@ -131,7 +138,7 @@ def _send(kind: BatchKind, item_ids: list[int]) -> None:
     from celery import current_app
 
     for item_id in item_ids:
-        current_app.send_task(kind.job_name, args=[item_id])
+        current_app.send_task(job_name, args=[item_id])
 
 
 def enqueue(batch: Batch, retry_failed: bool = False) -> int:
@@ -140,7 +147,8 @@ def enqueue(batch: Batch, retry_failed: bool = False) -> int:
     ids = pending_item_ids(batch)
     kind = get_kind(batch.kind)
     if ids:
-        transaction.on_commit(lambda: _send(kind, ids))
+        job_name = _job_name(kind, batch)
+        transaction.on_commit(lambda: _send(kind, ids, job_name))
     return len(ids)
 
 
@@ -151,7 +159,8 @@ def requeue_lost_items(batch: Batch) -> int:
         return 0
     ids = list(batch.items.filter(status=BatchItem.Status.RETRY).values_list("pk", flat=True))
     kind = get_kind(batch.kind)
-    transaction.on_commit(lambda: _send(kind, ids))
+    job_name = _job_name(kind, batch)
+    transaction.on_commit(lambda: _send(kind, ids, job_name))
     return len(ids)
 
 

@@ -6,11 +6,13 @@ With nothing set: SQLite under ``var/``, a filesystem Celery broker (no server),
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
@@ -197,6 +199,7 @@ SPECTACULAR_SETTINGS = {
 BROKER_DIR = VAR_DIR / "broker"  # the filesystem broker's folders (scaleenv_site.celery creates them)
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem"):
+    CELERY_BROKER_TRANSPORT = "scaleenv_site.broker:Transport"  # kombu's, with atomic writes (see there)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -238,8 +241,43 @@ SCALEENV_GATE_TAU = env_float("SCALEENV_GATE_TAU", 0.5)  # gate threshold τ
 SCALEENV_GATE_K = env_int("SCALEENV_GATE_K", 16)  # candidate chains per feasibility estimate g(D)
 SCALEENV_H_FLOOR = env_int("SCALEENV_H_FLOOR", 20)  # floor on |H| where the component allows
 SCALEENV_SANDBOX_POOL_SIZE = env_int("SCALEENV_SANDBOX_POOL_SIZE", 16)  # idle sandboxes a process keeps (LRU)
+# Export files (written by the export job, served only through the permission-checked download view)
+SCALEENV_EXPORT_DIR = Path(env_str("SCALEENV_EXPORT_DIR", str(VAR_DIR / "exports")))
 
 # HTTP sessions and the API (README, "Limits")
+
+# --- LLM (the llm backend, LLM agents and users): any OpenAI-compatible endpoint --------------------
+def _llm_role_models() -> dict[str, str]:
+    prefix = "SCALEENV_LLM_MODEL_"
+    return {k[len(prefix):].lower(): v for k, v in os.environ.items() if k.startswith(prefix) and v}
+
+
+def _llm_prices() -> dict[str, list[float]]:
+    raw = env_str("SCALEENV_LLM_PRICES", "") or "{}"
+    try:
+        prices = json.loads(raw)
+        return {str(m): [float(p[0]), float(p[1])] for m, p in prices.items()}
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        raise ImproperlyConfigured(f"SCALEENV_LLM_PRICES must be JSON like {{\"gpt-4o\": [2.5, 10]}}: {exc}") from exc
+
+
+SCALEENV_LLM = {
+    "base_url": env_str("SCALEENV_LLM_BASE_URL", ""),  # e.g. https://api.openai.com/v1, http://localhost:8000/v1
+    "api_key": env_str("SCALEENV_LLM_API_KEY", "") or (
+        Path(env_str("SCALEENV_LLM_API_KEY_FILE", "")).read_text().strip() if env_str("SCALEENV_LLM_API_KEY_FILE", "")
+        else ""),
+    "model": env_str("SCALEENV_LLM_MODEL", ""),
+    "role_models": _llm_role_models(),  # SCALEENV_LLM_MODEL_<ROLE>=model, e.g. SCALEENV_LLM_MODEL_CODE_WRITER
+    "timeout": env_float("SCALEENV_LLM_TIMEOUT", 120.0),
+    "max_retries": env_int("SCALEENV_LLM_MAX_RETRIES", 4),
+    "max_backoff": env_float("SCALEENV_LLM_MAX_BACKOFF", 60.0),
+    "validation_retries": env_int("SCALEENV_LLM_VALIDATION_RETRIES", 2),
+    "concurrency": env_int("SCALEENV_LLM_CONCURRENCY", 4),  # requests in flight per machine
+    "slots_dir": env_str("SCALEENV_LLM_SLOTS_DIR", str(VAR_DIR / "llm-slots")),
+    "prices": _llm_prices(),  # SCALEENV_LLM_PRICES='{"model": [$ per 1M prompt tokens, $ per 1M completion tokens]}'
+    "temperature": env_float("SCALEENV_LLM_TEMPERATURE", 0.0),
+}
+SCALEENV_REVIEW_LEASE_SECONDS = env_int("SCALEENV_REVIEW_LEASE_SECONDS", 600)  # a reviewer's hold on a task
 SCALEENV_SESSION_IDLE_SECONDS = env_int("SCALEENV_SESSION_IDLE_SECONDS", 900)
 SCALEENV_SESSION_MAX_STEPS = env_int("SCALEENV_SESSION_MAX_STEPS", 200)
 SCALEENV_SESSION_MAX_OPEN = env_int("SCALEENV_SESSION_MAX_OPEN", 32)  # open sessions per account

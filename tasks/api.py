@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from scaleenv_site.api import LOOKUP_VALUE_REGEX, ErrorSerializer
 
-from . import sessions
+from . import selectors, sessions
 from .models import Run, RunStep, Task
 
 
@@ -39,15 +39,12 @@ class StepPages(pagination.PageNumberPagination):
 
 class TaskListSerializer(serializers.ModelSerializer):
     domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    reason_for_call = serializers.SerializerMethodField()
 
     class Meta:
         model = Task
         fields = ("id", "domain", "seed", "kind", "intent", "complexity", "status", "h_size", "chain_length",
-                  "reason_for_call", "audit_flags", "content_hash", "created_at")
+                  "reason_for_call", "audit_flags", "review_status", "reviewed_at", "content_hash", "created_at")
 
-    def get_reason_for_call(self, task: Task) -> str:
-        return ((task.user_scenario or {}).get("instructions") or {}).get("reason_for_call", "")
 
 
 class TaskSerializer(TaskListSerializer):
@@ -60,15 +57,14 @@ class TaskSerializer(TaskListSerializer):
 class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = LOOKUP_VALUE_REGEX
     queryset = Task.objects.select_related("domain")
-    filterset_fields = ("status", "complexity", "kind", "domain__slug")
-    search_fields = ("intent",)
+    filterset_class = selectors.TaskFilter  # the review queue's filters (q searches)
     pagination_class = Cursor
 
     def get_queryset(self) -> QuerySet[Task]:
         if self.action == "list":
             return super().get_queryset().only(
                 "id", "domain__slug", "seed", "kind", "intent", "complexity", "status", "h_size", "chain_length",
-                "user_scenario", "audit_flags", "content_hash", "created_at")
+                "reason_for_call", "audit_flags", "review_status", "reviewed_at", "content_hash", "created_at")
         return super().get_queryset().defer("s0", "s_gt", "gold_outputs", "distractors", "gate", "patches",
                                             "expansion", "perturbations", "domain__fixture", "domain__layout")
 
@@ -137,10 +133,24 @@ class CanPlaySessions(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.has_perm("tasks.play_session"))
 
 
+def _llm_user_refusal() -> Response | None:
+    """Why a session cannot have the LLM user here (a 400 the caller can act on), or None."""
+    from tasks.services import llm_configured
+
+    if not llm_configured():
+        return Response({"detail": "the llm user needs an LLM endpoint on the server: set SCALEENV_LLM_BASE_URL and "
+                                   "SCALEENV_LLM_MODEL (or start the session with user=scripted)"},
+                        status=status.HTTP_400_BAD_REQUEST)
+    return None
+
+
 class StartSession(serializers.Serializer):
     task = serializers.IntegerField(min_value=1, max_value=2**53 - 1, help_text="id of the task to play")
     agent_model = serializers.CharField(required=False, allow_blank=True, max_length=120, default="",
                                         help_text="what the agent is (recorded on the run)")
+    user = serializers.ChoiceField(choices=["scripted", "llm"], default="scripted", required=False, help_text=(
+        "the simulated user: scripted (deterministic) or llm (a model reading the task's user scenario; "
+        "needs SCALEENV_LLM_BASE_URL and SCALEENV_LLM_MODEL on the server)"))
 
 
 class FunctionCall(serializers.Serializer):
@@ -288,8 +298,14 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
                 .only("id", "content_hash", "domain__id", "domain__spec_hash", "domain__slug").first())
         if task is None:
             return Response({"detail": f"no task {body.validated_data['task']}"}, status=status.HTTP_404_NOT_FOUND)
+        simulated = body.validated_data.get("user", "scripted")
+        if simulated == "llm":
+            refusal = _llm_user_refusal()
+            if refusal is not None:
+                return refusal
         try:
-            run, messages, tools = sessions.start_session(task, request.user, body.validated_data["agent_model"])
+            run, messages, tools = sessions.start_session(task, request.user, body.validated_data["agent_model"],
+                                                          user=simulated)
         except sessions.SessionError as exc:
             return Response({"detail": str(exc)}, status=exc.status)
         return Response({"session": run.pk, "messages": messages, "tools": tools}, status=status.HTTP_201_CREATED)
@@ -320,7 +336,8 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
         def say() -> dict[str, Any]:
             reply = sessions.send_message(run_id, request.user, body["content"])
             if reply.get("finished"):
-                return {"user": reply["user"], "finished": True, **self._score(reply)}
+                error = {"error": reply["error"]} if reply.get("error") else {}  # the LLM user failed
+                return {"user": reply["user"], "finished": True, **error, **self._score(reply)}
             return reply
 
         return self._act(say)

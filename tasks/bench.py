@@ -19,7 +19,7 @@ from environments.synthesis.interface import get_backend
 from environments.synthesis.pipeline import synthesize_domain
 
 from . import services
-from .models import Run, Task
+from .models import Review, Run, Task
 
 
 @contextmanager
@@ -71,7 +71,59 @@ def fill(tasks: int, runs_per_task: float = 0.1, progress: Callable[[int], None]
             Run.objects.bulk_create(new_runs)
         if progress:
             progress(made)
-    return {"tasks": Task.objects.count(), "runs": Run.objects.count()}
+    review_like_a_team(progress)
+    return {"tasks": Task.objects.count(), "runs": Run.objects.count(), "reviews": Review.objects.count()}
+
+
+def review_like_a_team(progress: Callable[[int], None] | None = None) -> None:
+    """Give the tasks the review state a busy queue has: about 40 % decided (mostly approved), some
+    with two verdicts (a few disagreeing), a few leased right now, the rest pending."""
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from .models import RejectionReason, ReviewStatus
+
+    alice, _ = User.objects.get_or_create(username="bench-alice")
+    bob, _ = User.objects.get_or_create(username="bench-bob")
+    reason = RejectionReason.objects.filter(active=True).order_by("position").first()
+    ids = list(Task.objects.order_by("pk").values_list("pk", flat=True))
+    plan = {ReviewStatus.APPROVED: [], ReviewStatus.REJECTED: [], ReviewStatus.NEEDS_CHANGES: [],
+            ReviewStatus.IN_REVIEW: []}
+    for n, pk in enumerate(ids):
+        slot = n % 20
+        if slot < 5:
+            plan[ReviewStatus.APPROVED].append(pk)
+        elif slot < 7:
+            plan[ReviewStatus.REJECTED].append(pk)
+        elif slot == 7:
+            plan[ReviewStatus.NEEDS_CHANGES].append(pk)
+        elif slot == 8 and n % 100 == 8:
+            plan[ReviewStatus.IN_REVIEW].append(pk)
+    now = timezone.now()
+    for status, chosen in plan.items():
+        for start in range(0, len(chosen), 5000):
+            part = chosen[start:start + 5000]
+            if status == ReviewStatus.IN_REVIEW:
+                Task.objects.filter(pk__in=part).update(review_status=status, lease_holder=alice,
+                                                        lease_expires_at=now + timezone.timedelta(hours=1))
+            else:
+                Task.objects.filter(pk__in=part).update(review_status=status, reviewed_at=now)
+    verdicts = []
+    for status, chosen in plan.items():
+        if status == ReviewStatus.IN_REVIEW:
+            continue
+        for n, pk in enumerate(chosen):
+            verdicts.append(Review(task_id=pk, reviewer=alice, verdict=status))
+            if n % 4 == 0:  # a second reviewer on a quarter of them, disagreeing on one in ten
+                verdicts.append(Review(task_id=pk, reviewer=bob, verdict=status if n % 40 else ReviewStatus.APPROVED
+                                       if status != ReviewStatus.APPROVED else ReviewStatus.REJECTED))
+    made = Review.objects.bulk_create(verdicts, batch_size=5000)
+    if reason is not None:
+        through = Review.reasons.through
+        through.objects.bulk_create([through(review_id=r.pk, rejectionreason_id=reason.pk) for r in made
+                                     if r.verdict == ReviewStatus.REJECTED and r.pk], batch_size=5000)
+    if progress:
+        progress(len(ids))
 
 
 def time_page(client: Client, url: str, repeat: int) -> dict[str, Any]:
@@ -91,12 +143,25 @@ def time_page(client: Client, url: str, repeat: int) -> dict[str, Any]:
             "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1)}
 
 
+def signed_in_client() -> Client:
+    """A client signed in as a curator (every page needs an account)."""
+    from environments.services import create_account
+
+    user, _password, _token = create_account("bench-curator", "curator", password="bench-Secret-123")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    return client
+
+
 def pages(client: Client) -> list[str]:
     count = Task.objects.count()
     middle = max(1, count // 50 // 2)
     task = Task.objects.order_by("pk").only("pk").last()
     run = Run.objects.order_by("pk").only("pk").first()
-    urls = ["/tasks/", f"/tasks/?page={middle}", "/tasks/?status=verified", f"/tasks/{task.pk}/"]
+    urls = ["/tasks/", f"/tasks/?page={middle}", "/tasks/?status=verified", f"/tasks/{task.pk}/",
+            "/review/", f"/review/?page={middle}", "/review/?review_status=pending", "/review/?flag=leak",
+            "/review/?kind=write&complexity=hard&q=booking", "/review/?disagreement=true", "/review/agreement/",
+            f"/tasks/{task.pk}/?review_status=pending"]
     if run is not None:
         urls.append(f"/runs/{run.pk}/")
     return urls

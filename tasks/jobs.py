@@ -29,3 +29,17 @@ def bulk_review(self, item_id: int) -> str:  # noqa: ANN001 - Celery binds the t
 def export(self, item_id: int) -> str:  # noqa: ANN001 - Celery binds the task
     """Write one export's file (claims its item first; the export row records progress and errors)."""
     return batches.run_item(item_id)
+
+
+# The same jobs for batches whose work waits on a model: their names route them to the ``llm``
+# queue (CELERY_TASK_ROUTES), so long model calls never hold the workers that execute sandboxed code.
+@shared_task(name="scaleenv.llm_make_task", **batches.JOB_OPTIONS)
+def llm_make_task(self, item_id: int) -> str:  # noqa: ANN001 - Celery binds the task
+    """make_task for a batch with LLM stages."""
+    return batches.run_item(item_id)
+
+
+@shared_task(name="scaleenv.llm_rollout", **batches.JOB_OPTIONS)
+def llm_rollout(self, item_id: int) -> str:  # noqa: ANN001 - Celery binds the task
+    """rollout for a batch with an LLM agent or user."""
+    return batches.run_item(item_id)
