@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.text import slugify
 
 from environments.runtime.executor import SandboxConfig
 from environments.synthesis.interface import get_backend
@@ -28,8 +29,20 @@ def sandbox_config() -> SandboxConfig:
 # Synthesis batches: one item per domain
 
 
-def start_synthesis_batch(*, backend: str, domains: int, seed: int, fault_rate: float = 0.0) -> tuple[Batch, bool]:
-    """Get or create the batch for these parameters (the same command twice resumes, never duplicates)."""
+PAPER_TOKENS_PER_DOMAIN = 546_000  # ScaleEnv Table 9: ~379k prompt + ~167k completion tokens per domain
+
+
+def start_synthesis_batch(*, backend: str, domains: int, seed: int, fault_rate: float = 0.0, domain_name: str = "",
+                          description: str = "") -> tuple[Batch, bool]:
+    """Get or create the batch for these parameters (the same command twice resumes, never duplicates).
+
+    With the ``llm`` backend, ``domain_name`` (and an optional ``description``) asks for that one
+    domain; otherwise the domain proposer names ``domains`` new ones when the batch is created."""
+    if backend == "llm":
+        return _start_llm_batch(domains=domains, seed=seed, domain_name=domain_name.strip(),
+                                description=description.strip())
+    if domain_name:
+        raise ValueError("--domain needs --backend llm (the procedural backend draws its domains from its seed)")
     if domains < 1:
         raise ValueError("--domains must be at least 1")
     if domains > SEEDS_PER_BATCH_SEED:
@@ -43,18 +56,99 @@ def start_synthesis_batch(*, backend: str, domains: int, seed: int, fault_rate: 
         items=lambda: [BatchItem(item_key=str(i), seed=seed * SEEDS_PER_BATCH_SEED + i) for i in range(domains)])
 
 
+def _start_llm_batch(*, domains: int, seed: int, domain_name: str, description: str) -> tuple[Batch, bool]:
+    if not llm_settings().configured:
+        raise ValueError("the llm backend needs an endpoint: set SCALEENV_LLM_BASE_URL and SCALEENV_LLM_MODEL "
+                         "(see docs/llm.md)")
+    if seed < 0:
+        raise ValueError("--seed must not be negative")
+    if domain_name:
+        if len(domain_name) > 80:
+            raise ValueError("--domain must have at most 80 characters")
+        params: dict[str, Any] = {"domain": domain_name, "description": description, "seed": seed}
+    else:
+        if not 1 <= domains <= 50:
+            raise ValueError("--domains must be between 1 and 50 with the llm backend")
+        params = {"domains": domains, "seed": seed}
+
+    def items() -> list[BatchItem]:
+        if domain_name:
+            return [BatchItem(item_key=slugify(domain_name)[:64] or "domain", seed=seed * SEEDS_PER_BATCH_SEED,
+                              payload={"name": domain_name, "description": description})]
+        return [BatchItem(item_key=p["slug"][:64], seed=seed * SEEDS_PER_BATCH_SEED + i, payload=p)
+                for i, p in enumerate(_propose_domains(domains, seed))]
+
+    batch, created = batches.get_or_create_batch(kind="synthesis", backend="llm", params=params, items=items)
+    if created:  # the proposer ran before the batch existed: its calls belong to it
+        from .models import LLMCall
+
+        LLMCall.objects.filter(batch__isnull=True, role="domain_proposer", context__proposal__domains=domains,
+                               context__proposal__seed=seed).update(batch=batch)
+    return batch, created
+
+
+def _propose_domains(count: int, seed: int) -> list[dict[str, Any]]:
+    from environments.synthesis.llm import stages
+
+    existing = list(Domain.objects.values_list("name", flat=True))
+    client = llm_client(None, proposal={"domains": count, "seed": seed})
+    proposals = stages.propose_domains(client, count=count, existing=existing)
+    return [p.model_dump() for p in proposals]
+
+
 def _existing_domain(item: BatchItem) -> batches.Outcome | None:
     domain = Domain.objects.filter(backend=item.batch.backend, seed=item.seed).first()
     return (domain.pk, domain_counters(domain)) if domain is not None else None
 
 
 def _synthesize(item: BatchItem) -> DomainResult:
-    backend = get_backend(item.batch.backend, fault_rate=float(item.batch.params.get("fault_rate", 0.0)))
+    if item.batch.backend == "llm":
+        backend = _llm_backend(item)
+    else:
+        backend = get_backend(item.batch.backend, fault_rate=float(item.batch.params.get("fault_rate", 0.0)))
     return synthesize_domain(item.seed, backend, sandbox_config(), repair_rounds=settings.SCALEENV_REPAIR_ROUNDS)
 
 
+def _llm_backend(item: BatchItem) -> Any:
+    payload = item.payload or {}
+    client = llm_client(item.batch_id, domain=payload.get("name", item.item_key), item=item.pk)
+    existing = sorted(set(Domain.objects.values_list("name", flat=True)) - {payload.get("name", "")})
+    return get_backend("llm", client=client, domain_name=payload.get("name", ""),
+                       description=payload.get("description", ""), keywords=payload.get("keywords"),
+                       sector=payload.get("sector", ""), existing=existing)
+
+
 def _persist_synthesized(item: BatchItem, result: DomainResult) -> batches.Outcome:
-    return persist_domain(result, item.batch).pk, result.counters
+    counters: dict[str, Any] = dict(result.counters)
+    if item.batch.backend == "llm":
+        slug, n = result.spec.slug, 2
+        while Domain.objects.filter(slug=result.spec.slug).exists():  # a model may repeat a name
+            result.spec.slug, n = f"{slug}-{n}", n + 1
+        counters.update(llm_item_figures(item))
+    return persist_domain(result, item.batch).pk, counters
+
+
+def llm_item_figures(item: BatchItem) -> dict[str, Any]:
+    """Tokens, cost and calls of one item's LLM work (from its LLMCall rows): what reached the
+    endpoint, and what the cache answered for free."""
+    from django.db.models import Count, Q, Sum
+
+    from .models import LLMCall
+
+    calls = LLMCall.objects.filter(batch_id=item.batch_id, context__item=item.pk)
+    fresh = calls.filter(cached=False).aggregate(p=Sum("prompt_tokens"), c=Sum("completion_tokens"), cost=Sum("cost"),
+                                                 n=Count("id"), bad=Count("id", filter=~Q(outcome="ok")))
+    cached = calls.filter(cached=True).aggregate(t=Sum("prompt_tokens") + Sum("completion_tokens"), n=Count("id"))
+    prompt, completion = fresh["p"] or 0, fresh["c"] or 0
+    return {"llm_calls": fresh["n"] or 0, "llm_failed_calls": fresh["bad"] or 0, "llm_prompt_tokens": prompt,
+            "llm_completion_tokens": completion, "llm_tokens": prompt + completion,
+            "llm_cost": round(float(fresh["cost"] or 0.0), 6), "llm_cached_calls": cached["n"] or 0,
+            "llm_cached_tokens": cached["t"] or 0}
+
+
+def synthesis_job_name(batch: Batch) -> str:
+    """LLM batches run on the ``llm`` Celery queue (CELERY_TASK_ROUTES routes ``scaleenv.llm_*``)."""
+    return "scaleenv.llm_synthesize_domain" if batch.backend == "llm" else SYNTHESIS.job_name
 
 
 def _synthesis_progress(batch: Batch) -> str:
@@ -66,7 +160,8 @@ def _synthesis_progress(batch: Batch) -> str:
 
 SYNTHESIS = batches.BatchKind(
     name="synthesis", job_name="scaleenv.synthesize_domain", noun="domains", compute=_synthesize,
-    persist=_persist_synthesized, existing=_existing_domain, progress=_synthesis_progress)
+    persist=_persist_synthesized, existing=_existing_domain, progress=_synthesis_progress,
+    job_for=synthesis_job_name)
 
 
 def domain_counters(domain: Domain) -> dict[str, int]:
@@ -165,3 +260,44 @@ def create_account(username: str, role: str, *, password: str | None = None, ema
         user.groups.set([Group.objects.get(name=role)])
         key = Token.objects.get_or_create(user=user)[0].key if token else None
     return user, generated, key
+
+
+# ---------------------------------------------------------------------------------------------
+# The LLM client, with its calls cached and recorded as LLMCall rows
+
+
+class DatabaseCallStore:
+    """environments.llm's CallStore on the LLMCall table: a successful answer is the cache for the
+    same request; every call (hits included) is a row with its tokens, cost and outcome."""
+
+    def __init__(self, batch_id: int | None = None) -> None:
+        self.batch_id = batch_id
+
+    def cached(self, cache_key: str) -> dict[str, Any] | None:
+        from .models import LLMCall
+
+        return (LLMCall.objects.filter(request_hash=cache_key, outcome=LLMCall.Outcome.OK, cached=False)
+                .values_list("response", flat=True).first())
+
+    def record(self, call: Any) -> None:
+        from .models import LLMCall
+
+        LLMCall.objects.create(
+            batch_id=self.batch_id, stage=call.stage[:32], role=call.role[:32], model=call.model[:120],
+            prompt_version=call.prompt_version[:80], request_hash=call.cache_key, request=call.request,
+            response=call.response, prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
+            latency_ms=round(call.latency_ms, 2), cost=call.cost, outcome=call.outcome,
+            attempts=max(1, call.attempts), cached=call.cached, context=call.context, error=call.error)
+
+
+def llm_settings() -> Any:
+    from environments.llm import settings_from
+
+    return settings_from(settings.SCALEENV_LLM)
+
+
+def llm_client(batch_id: int | None = None, **context: Any) -> Any:
+    """The configured LLM client, recording its calls (for ``batch_id``) in the database."""
+    from environments.llm import LLMClient
+
+    return LLMClient(llm_settings(), DatabaseCallStore(batch_id), context=context)

@@ -100,6 +100,7 @@ class Run(models.Model):
         MAX_STEPS = "max_steps"
         TOO_MANY_ERRORS = "too_many_errors"
         AGENT_ERROR = "agent_error"
+        USER_ERROR = "user_error"  # the simulated user could not answer (an LLM user's call failed)
         INFRASTRUCTURE_ERROR = "infrastructure_error"
         EXPIRED = "expired"  # an HTTP session left idle longer than SCALEENV_SESSION_IDLE_SECONDS
         RUNNING = "running"

@@ -61,6 +61,22 @@ class TooManySessions(SessionError):
     status = 429
 
 
+class SimulatedUserFailed(SessionError):
+    """The LLM user's model gave no usable answer (after the client's retries)."""
+
+    status = 502
+
+
+def _llm_user(spec: TaskSpec, task_id: int, run_id: int | None, said: list[str] | None = None,
+              heard: list[str] | None = None) -> Any:
+    """The LLM user simulator of a session, rebuilt from the stored conversation (any process)."""
+    from environments.services import llm_client
+    from tasks.rollout.llm import LLMUser
+
+    client = llm_client(task=task_id, session=run_id)
+    return LLMUser(spec, client) if said is None else LLMUser.replay(spec, client, said, heard or [])
+
+
 # ---------------------------------------------------------------------------------------------
 # The per-process state cache
 
@@ -163,20 +179,29 @@ def _spec(task: Task) -> TaskSpec:
 # Starting
 
 
-def start_session(task: Task, owner: Any, agent_model: str = "") -> tuple[Run, list[dict[str, Any]],
-                                                                          list[dict[str, Any]]]:
-    """A new session on ``task`` for ``owner``: (run, first messages, tool schemas)."""
+def start_session(task: Task, owner: Any, agent_model: str = "", user: str = "scripted",
+                  ) -> tuple[Run, list[dict[str, Any]], list[dict[str, Any]]]:
+    """A new session on ``task`` for ``owner``: (run, first messages, tool schemas). ``user`` is the
+    simulated user: ``scripted`` (deterministic) or ``llm`` (a model reading the task's scenario)."""
     expire_idle_sessions(owner=owner)
     limit = settings.SCALEENV_SESSION_MAX_OPEN
     if Run.objects.filter(owner=owner, agent="external", termination=Run.Termination.RUNNING).count() >= limit:
         raise TooManySessions(f"this account already has {limit} open sessions (SCALEENV_SESSION_MAX_OPEN); "
                               "finish some first")
     spec = _spec(task)  # the task row may hold only its id, content hash and domain
-    opening = ScriptedUser(spec.script).first_message() if spec.script else spec.instruction
+    if user == "llm":  # asked before the transaction: no lock is held while the model answers
+        from environments.llm import LLMError
+
+        try:
+            opening = _llm_user(spec, task.pk, None).first_message()
+        except LLMError as exc:
+            raise SimulatedUserFailed(f"the simulated user's model failed ({exc.outcome}): {exc}") from exc
+    else:
+        opening = ScriptedUser(spec.script).first_message() if spec.script else spec.instruction
     messages = [{"role": "system", "content": system_prompt(spec)}, {"role": "user", "content": opening}]
     with transaction.atomic():
         trial = Run.objects.filter(task=task, agent="external").count()
-        run = Run.objects.create(task=task, agent="external", agent_model=agent_model[:120], trial=trial, seed=0,
+        run = Run.objects.create(task=task, agent="external", agent_model=agent_model[:120], user=user, trial=trial, seed=0,
                                  termination=Run.Termination.RUNNING, owner=owner, step_count=1,
                                  last_activity_at=timezone.now())
         RunStep.objects.create(run=run, index=0, kind=RunStep.Kind.USER, content=opening)
@@ -192,7 +217,7 @@ def start_session(task: Task, owner: Any, agent_model: str = "") -> tuple[Run, l
 def _locked(run_id: int, owner: Any) -> Run:
     """The session row, locked until the transaction ends (only the owner's, only sessions)."""
     run = (Run.objects.select_for_update().select_related("task", "task__domain")
-           .only("id", "termination", "step_count", "ids_used", "state_version", "tool_errors", "last_activity_at",
+           .only("id", "termination", "user", "step_count", "ids_used", "state_version", "tool_errors", "last_activity_at",
                  "created_at", "owner_id", "task__id", "task__content_hash", "task__domain__id",
                  "task__domain__spec_hash", "task__domain__slug")
            .filter(pk=run_id, owner=owner, agent="external").first())
@@ -337,8 +362,57 @@ def send_message(run_id: int, owner: Any, content: str) -> dict[str, Any]:
         run = _locked(run_id, owner)
         closed = _close_if_due(run)
         if closed is None:
-            return _message_locked(run, content)
-    raise SessionClosed(closed)
+            if run.user != "llm":
+                return _message_locked(run, content)
+            said = _llm_message_locked(run, content)
+            if isinstance(said, dict):  # the agent ended the session
+                return said
+    if closed is not None:
+        raise SessionClosed(closed)
+    return _llm_reply(run_id, owner, *said)
+
+
+def _llm_message_locked(run: Run, content: str) -> dict[str, Any] | tuple[str, list[str], list[str]]:
+    """The agent's message to an LLM user, stored under the lock; the reply is asked for after the
+    transaction (a model may take seconds; no row, and on SQLite no database, stays locked meanwhile)."""
+    text, _ = _capped(content, settings.SCALEENV_SESSION_MAX_MESSAGE_CHARS)
+    heard = list(RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.MESSAGE).order_by("index")
+                 .values_list("content", flat=True))
+    said = list(RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.USER).order_by("index")
+                .values_list("content", flat=True))
+    _append(run, kind=RunStep.Kind.MESSAGE, content=text)
+    _touch(run)
+    if STOP in text:
+        return {"user": None, "finished": True, **_finish_locked(run, Run.Termination.AGENT_STOP)}
+    return text, said, heard
+
+
+def _llm_reply(run_id: int, owner: Any, text: str, said: list[str], heard: list[str]) -> dict[str, Any]:
+    from environments.llm import LLMError
+
+    task = Run.objects.select_related("task", "task__domain").only(
+        "id", "task__id", "task__content_hash", "task__domain__id", "task__domain__spec_hash",
+        "task__domain__slug").get(pk=run_id)
+    spec = _spec(task.task)
+    failure = ""
+    try:
+        reply = _llm_user(spec, task.task_id, run_id, said, heard).respond(text)
+    except LLMError as exc:
+        failure, reply = f"the simulated user's model failed ({exc.outcome}): {exc}", ""
+    with transaction.atomic():
+        run = _locked(run_id, owner)
+        if not run.is_open:  # finished by another request meanwhile
+            raise SessionClosed(f"session {run.pk} is finished ({run.termination}); start a new one")
+        if failure:  # as in rollouts: the episode ends as user_error, the reason in its breakdown
+            result = _finish_locked(run, Run.Termination.USER_ERROR)
+            breakdown = {**(result.get("breakdown") or {}), "failure": {"who": "user", "message": failure}}
+            Run.objects.filter(pk=run.pk).update(breakdown=breakdown)
+            return {"user": None, "finished": True, "error": failure, **result, "breakdown": breakdown}
+        _append(run, kind=RunStep.Kind.USER, content=reply)
+        _touch(run)
+        if STOP in reply:
+            return {"user": reply, "finished": True, **_finish_locked(run, Run.Termination.USER_STOP)}
+        return {"user": reply, "finished": False}
 
 
 def _message_locked(run: Run, content: str) -> dict[str, Any]:

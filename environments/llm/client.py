@@ -198,6 +198,7 @@ class LLMClient:
         self.store = store or MemoryStore()
         self.sleep = sleep
         self.context = dict(context or {})
+        self.sample: int | None = None  # sent as ``seed`` and part of the cache key (see with_sample)
         # The SDK's own retries are off: ours record every attempt and honour Retry-After.
         self._sdk = openai.OpenAI(base_url=settings.base_url, api_key=settings.api_key or "not-needed",
                                   timeout=settings.timeout, max_retries=0)
@@ -207,6 +208,14 @@ class LLMClient:
         clone = object.__new__(LLMClient)
         clone.__dict__.update(self.__dict__)
         clone.context = {**self.context, **context}
+        return clone
+
+    def with_sample(self, sample: int) -> LLMClient:
+        """The same client asking for sample ``sample`` (sent as ``seed``, and part of the cache key):
+        trial k of an episode is its own cache entry, so k trials are k samples, not one answer
+        served k times, and re-running trial k is still served from the cache."""
+        clone = self.with_context()
+        clone.sample = sample
         return clone
 
     # -- one request, cached, retried, recorded ----------------------------------------------
@@ -222,6 +231,8 @@ class LLMClient:
             params["response_format"] = {"type": "json_object"}
         if max_tokens:
             params["max_tokens"] = max_tokens
+        if self.sample is not None:
+            params["seed"] = self.sample
         key = cache_key(model, messages, params)
         record = CallRecord(stage=stage, role=role, model=model, prompt_version=prompt_version, cache_key=key,
                             request={"messages": messages, **params}, context=dict(self.context))

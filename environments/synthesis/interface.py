@@ -1,15 +1,30 @@
 """The synthesis backend interface: phase-1 stages that take and return plain data.
 
 Two backends implement it: ``procedural`` (deterministic, seeded, offline) and ``llm`` (any
-OpenAI-compatible endpoint; a later issue). Every stage is called by
+OpenAI-compatible endpoint: the paper's method). Every stage is called by
 :func:`environments.synthesis.pipeline.synthesize_domain`, which times it and records what it did.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .spec import DomainSpec, TableSpec, TestCase, ToolSpec
+
+
+class ToolStageError(Exception):
+    """A stage failed for one tool only (its code or tests could not be written, or its repair
+    failed): the tool fails with this message and the rest of the domain carries on."""
+
+
+@dataclass
+class Repair:
+    """What a repair did: new code for the tool, and/or the names of test cases it corrected in place."""
+
+    code: str | None = None
+    fixed_tests: list[str] = field(default_factory=list)
+    note: str = ""
 
 
 class SynthesisBackend(Protocol):
@@ -40,8 +55,12 @@ class SynthesisBackend(Protocol):
     def write_tests(self, domain: DomainSpec, tool: ToolSpec) -> list[TestCase]:
         """Test cases with expected outcomes derived from the tool's declarations."""
 
-    def repair(self, domain: DomainSpec, tool: ToolSpec, failures: list[TestCase]) -> str | None:
-        """New code for a failing tool, or None when the backend cannot fix it."""
+    def repair(self, domain: DomainSpec, tool: ToolSpec, failures: list[TestCase]) -> str | Repair | None:
+        """New code for a failing tool (or a :class:`Repair`), or None when the backend cannot fix it."""
+
+    # Optional hooks (the pipeline looks them up with getattr; the procedural backend has none):
+    # classify_case(case, result) -> (outcome, message): judge a run against the case's expectation;
+    # judge_edges(spec, tools, edges) -> edges: confirm, reject or add rule-based dependency candidates.
 
 
 def get_backend(name: str, **options: Any) -> SynthesisBackend:
@@ -50,5 +69,8 @@ def get_backend(name: str, **options: Any) -> SynthesisBackend:
 
         return ProceduralBackend(**options)
     if name == "llm":
-        raise ValueError("the llm backend is not available yet in this build; use --backend procedural")
+        from .llm.backend import LLMBackend
+
+        options.pop("fault_rate", None)  # procedural only
+        return LLMBackend(**options)
     raise ValueError(f"unknown synthesis backend {name!r} (choose procedural or llm)")

@@ -15,7 +15,7 @@ from environments import graph as tdg
 from environments.runtime.codecheck import check_tool_code
 from environments.runtime.executor import EnvironmentBundle, Sandbox, SandboxConfig
 
-from .interface import SynthesisBackend
+from .interface import Repair, SynthesisBackend, ToolStageError
 from .spec import DomainSpec, StageRecord, TestCase, ToolSpec
 from .testing import run_tests
 
@@ -73,14 +73,32 @@ def _bundle(spec: DomainSpec, tools: list[ToolSpec]) -> EnvironmentBundle:
                              schema=spec.schema(), state=spec.fixture, clock=spec.clock, id_seed=spec.id_seed)
 
 
+def _run_cases(sandbox: Sandbox, fixture: dict[str, Any], batch: list[TestCase], backend: SynthesisBackend) -> None:
+    """Run cases; a backend with its own expectations (``classify_case``) judges the runs itself."""
+    classify = getattr(backend, "classify_case", None)
+    if classify is None:
+        run_tests(sandbox, fixture, batch)
+        return
+    results = sandbox.run_cases([{"patch": c.patch, "tool": c.tool, "args": c.args} for c in batch])
+    for case, result in zip(batch, results):
+        case.attempts += 1
+        case.outcome, case.message = classify(case, result)
+        case.observed = {k: result.get(k) for k in ("outcome", "error_type", "error", "state_hash", "diff", "value")
+                         if k in result}
+
+
 def verify_tools(spec: DomainSpec, cases: dict[str, list[TestCase]], backend: SynthesisBackend,
-                 config: SandboxConfig, repair_rounds: int) -> tuple[dict[str, dict[str, Any]], Sandbox | None]:
+                 config: SandboxConfig, repair_rounds: int,
+                 stage_errors: dict[str, str] | None = None) -> tuple[dict[str, dict[str, Any]], Sandbox | None]:
     """Run every tool's tests; repair failing tools up to ``repair_rounds`` times; classify tools.
 
+    Tools named in ``stage_errors`` (their code or tests could not be written) fail with that reason.
     Returns the status per tool and a live sandbox loaded with the final code (for witnessing).
     """
     status = {t.name: {"status": "pending", "reason": "", "repairs": 0} for t in spec.tools}
-    pending = list(spec.tools)
+    for name, reason in (stage_errors or {}).items():
+        status[name].update(status="failed", reason=reason)
+    pending = [t for t in spec.tools if t.name not in (stage_errors or {})]
     sandbox: Sandbox | None = None
     for round_no in range(repair_rounds + 1):
         runnable: list[ToolSpec] = []
@@ -95,7 +113,7 @@ def verify_tools(spec: DomainSpec, cases: dict[str, list[TestCase]], backend: Sy
         if runnable:
             if sandbox is not None:
                 sandbox.close()
-            clean = [t for t in spec.tools if not check_tool_code(t.code, t.name)]
+            clean = [t for t in spec.tools if t.code and not check_tool_code(t.code, t.name)]
             sandbox = Sandbox(_bundle(spec, clean), config)
             batch: list[TestCase] = []
             for tool in runnable:
@@ -107,7 +125,7 @@ def verify_tools(spec: DomainSpec, cases: dict[str, list[TestCase]], backend: Sy
                     else:
                         batch.append(case)
             if batch:
-                run_tests(sandbox, spec.fixture, batch)
+                _run_cases(sandbox, spec.fixture, batch, backend)
         failing: list[ToolSpec] = []
         for tool in pending:
             tool_cases = cases[tool.name]
@@ -128,9 +146,19 @@ def verify_tools(spec: DomainSpec, cases: dict[str, list[TestCase]], backend: Sy
             if round_no == repair_rounds:
                 status[tool.name].update(status="failed", reason=f"still failing after {round_no} repair round(s): {reason}")
                 continue
-            new_code = backend.repair(spec, tool, [c for c in cases[tool.name] if c.outcome == "unexpected_failure"])
-            if new_code and new_code != tool.code:
-                tool.code = new_code
+            try:
+                fix = backend.repair(spec, tool, [c for c in cases[tool.name] if c.outcome == "unexpected_failure"])
+            except ToolStageError as exc:
+                status[tool.name].update(status="failed", reason=f"{exc}; last failure: {reason}"[:4000])
+                continue
+            if isinstance(fix, Repair):
+                new_code, fixed_tests = fix.code, fix.fixed_tests
+            else:
+                new_code, fixed_tests = fix, []
+            changed = bool(new_code and new_code != tool.code)
+            if changed:
+                tool.code = new_code  # type: ignore[assignment]
+            if changed or fixed_tests:
                 status[tool.name]["repairs"] += 1
                 repaired.append(tool)
             else:
@@ -139,6 +167,19 @@ def verify_tools(spec: DomainSpec, cases: dict[str, list[TestCase]], backend: Sy
             break
         pending = repaired
     return status, sandbox
+
+
+def _judged(judge: Callable[..., list[tdg.Edge]], spec: DomainSpec, verified: list[ToolSpec],
+            edges: list[tdg.Edge]) -> tuple[list[tdg.Edge], str]:
+    """Edges after the backend's dependency judge; the rule-based candidates stand if the judge fails."""
+    try:
+        judged = judge(spec, verified, edges)
+    except Exception as exc:  # noqa: BLE001 - a judge failure never costs the domain its graph
+        return edges, f"judge failed, {len(edges)} rule-based edges kept: {exc}"[:500]
+    before = {(e.src, e.dst) for e in edges}
+    after = {(e.src, e.dst) for e in judged}
+    return judged, (f"{len(after & before)} confirmed, {len(before - after)} rejected, "
+                    f"{len(after - before)} added")
 
 
 def synthesize_domain(seed: int, backend: SynthesisBackend, config: SandboxConfig | None = None,
@@ -157,22 +198,42 @@ def synthesize_domain(seed: int, backend: SynthesisBackend, config: SandboxConfi
     spec.policy = stages.run("policy", 0.25, lambda: backend.write_policy(spec, rules),
                              lambda p: f"{len(p.split())} words, version {hashlib.sha256(p.encode()).hexdigest()[:12]}")
 
+    stage_errors: dict[str, str] = {}  # tool -> why a per-tool stage failed (the tool fails, the domain goes on)
+
     def write_code() -> int:
         for tool in spec.tools:
-            tool.code = backend.write_code(spec, tool)
+            try:
+                tool.code = backend.write_code(spec, tool)
+            except ToolStageError as exc:
+                tool.code, stage_errors[tool.name] = "", f"code: {exc}"[:4000]
         return len(spec.tools)
+
+    def write_tests() -> dict[str, list[TestCase]]:
+        out: dict[str, list[TestCase]] = {}
+        for tool in spec.tools:
+            out[tool.name] = []
+            if tool.name in stage_errors:
+                continue
+            try:
+                out[tool.name] = backend.write_tests(spec, tool)
+            except ToolStageError as exc:
+                stage_errors[tool.name] = f"tests: {exc}"[:4000]
+        return out
 
     stages.run("code", 0.3, write_code, lambda n: f"code for {n} tools")
     spec.fixture = stages.run("fixture", 0.35, lambda: backend.build_fixture(spec),
                               lambda f: f"{sum(len(r) for r in f.values())} rows")
-    cases = stages.run("tests", 0.5, lambda: {t.name: backend.write_tests(spec, t) for t in spec.tools},
-                       lambda c: f"{sum(len(v) for v in c.values())} cases")
-    status, sandbox = stages.run("verify", 0.75, lambda: verify_tools(spec, cases, backend, config, repair_rounds),
+    cases = stages.run("tests", 0.5, write_tests, lambda c: f"{sum(len(v) for v in c.values())} cases")
+    status, sandbox = stages.run("verify", 0.75,
+                                 lambda: verify_tools(spec, cases, backend, config, repair_rounds, stage_errors),
                                  lambda r: f"{sum(1 for s in r[0].values() if s['status'] == 'verified')} verified")
     verified = [t for t in spec.tools if status[t.name]["status"] == "verified"]
     sandbox_info: dict[str, Any] = {"mode": config.mode}
     try:
         edges = stages.run("graph", 0.85, lambda: tdg.candidate_edges(verified), lambda e: f"{len(e)} edges")
+        judge = getattr(backend, "judge_edges", None)
+        if judge is not None and verified:
+            edges = stages.run("judge", 0.88, lambda: _judged(judge, spec, verified, edges), lambda r: r[1])[0]
         positives: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         for tool in verified:
             case = next((c for c in cases[tool.name] if c.kind == "positive" and c.outcome == "success"), None)

@@ -384,6 +384,7 @@ class Instantiator:
             raise ValueError(f"complexity must be one of {', '.join(COMPLEXITY)}")
         rng = random.Random(f"task:{self.view.slug}:{seed}")
         plan, s0, run = self._plan(rng, complexity)
+        plan, run = self.choose_chain(plan, s0, run)
         chain = plan.gold
         outputs = [r.get("value") for r in run["results"]]
         gold_diff = statekit.diff_states(s0, run["state"])
@@ -400,6 +401,9 @@ class Instantiator:
                     statekit.diff_states(candidate, again["state"]) == gold_diff:
                 s0, run = candidate, again
                 distractors.extend(added)
+        s0, run, added = self.more_distractors(plan, s0, run, outputs, gold_diff)
+        distractors.extend(added)
+        outputs = [r.get("value") for r in run["results"]]
         calls = [{"tool": s["tool"], "args": r.get("args", s["args"])} for s, r in zip(chain, run["results"])]
         scenario = plan.user_scenario(self.view.name)
         person = self.catalog.person
@@ -417,11 +421,30 @@ class Instantiator:
                           s_gt=run["state"], communicate_info=[a.__dict__ for a in plan.script.answers],
                           evaluation=evaluation, distractors=distractors, subgraph=[], subgraph_edges=0, c_h=0.0,
                           policy_version=self.view.policy_version)
+        self.write_scenario(draft)
         self._expand(draft, rng)
         draft.evaluation["figures"] = task_figures(self.view, draft)
         draft.content_hash = hashlib.sha256(statekit.canonical_json(
             {"chain": draft.gold_chain, "s0": draft.s0, "script": draft.script}).encode()).hexdigest()
         return draft
+
+    # -- stages another backend may replace (tasks/instantiation/llm.py) ---------------------
+
+    def choose_chain(self, plan: Plan, s0: dict[str, Any], run: dict[str, Any]) -> tuple[Plan, dict[str, Any]]:
+        """The gold chain C1 and its run on s0 (procedural: the planner's own)."""
+        return plan, run
+
+    def more_distractors(self, plan: Plan, s0: dict[str, Any], run: dict[str, Any], outputs: list[Any],
+                         gold_diff: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, str]]]:
+        """Further distractor rows beyond the orthogonal ones (procedural: none)."""
+        return s0, run, []
+
+    def write_scenario(self, draft: TaskDraft) -> None:
+        """Replace the draft's user scenario (procedural: the planner's, kept as it is)."""
+
+    def gate_p(self, unused: int, c_h: float, g_d: float, record: dict[str, Any]) -> float:
+        """The gate's compatibility score p for one more chain (procedural: the closed form)."""
+        return gate_score(unused, c_h, g_d)
 
     # -- expansion --------------------------------------------------------------------------
 
@@ -515,9 +538,9 @@ class Instantiator:
                         if run_chain(self.sandbox, one, draft.s0) is not None:
                             candidates.append(one)
             g_d = len(candidates) / settings.k
-            p = gate_score(len(unused), c_h, g_d)
-            record = {"n": n, "unused": len(unused), "c_h": round(c_h, 4), "g_d": round(g_d, 4), "p": p,
+            record = {"n": n, "unused": len(unused), "c_h": round(c_h, 4), "g_d": round(g_d, 4),
                       "tau": settings.tau, "h_size": len(h)}
+            p = record["p"] = self.gate_p(len(unused), c_h, g_d, record)
             if candidates and p >= settings.tau:
                 record.update(decision="expand", reason=f"p={p} ≥ τ={settings.tau}")
             elif candidates and len(h) < floor:

@@ -85,24 +85,36 @@ def score(task: TaskSpec, final_state: dict[str, Any], messages: list[dict[str, 
     return reward, breakdown
 
 
+def _failure(who: str, exc: Exception) -> dict[str, str]:
+    """What ended a run early (an LLM error carries its outcome: timeout, server_error, truncated...)."""
+    return {"who": who, "outcome": str(getattr(exc, "outcome", type(exc).__name__)), "message": str(exc)[:1000]}
+
+
 def run_episode(task: TaskSpec, agent: Agent, sandbox: Sandbox, *, seed: int = 0, max_steps: int = 60,
-                max_errors: int = 10) -> EpisodeResult:
+                max_errors: int = 10, user: Any = None) -> EpisodeResult:
+    """``user``: the user simulator (``first_message()``, ``respond(text)``); the scripted user by default."""
     started = time.perf_counter()
-    user = ScriptedUser(task.script) if task.script else None
+    if user is None:
+        user = ScriptedUser(task.script) if task.script else None
     sandbox.reset(statekit.copy_state(task.s0))
-    opening = user.first_message() if user else task.instruction
+    failure: dict[str, str] | None = None
+    try:
+        opening = user.first_message() if user else task.instruction
+    except Exception as exc:  # noqa: BLE001 - the user simulator's fault (an LLM error): recorded, not raised
+        failure, opening = _failure("user", exc), ""
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(task)},
                                       {"role": "user", "content": opening}]
     steps: list[Step] = [Step(0, "user", content=opening)]
     observations: list[dict[str, Any]] = []
     errors = 0
-    termination = "max_steps"
+    termination = "max_steps" if failure is None else "user_error"
     call_counter = 0
     allowed = {t["function"]["name"] for t in task.tools}
-    for _turn in range(max_steps):
+    for _turn in range(max_steps if failure is None else 0):
         try:
             action = agent.act(messages, observations)
         except Exception as exc:  # noqa: BLE001 - the agent's fault, recorded as a termination reason
+            failure = _failure("agent", exc)
             messages.append({"role": "assistant", "content": f"[agent error: {type(exc).__name__}: {exc}]"})
             termination = "agent_error"
             break
@@ -139,7 +151,11 @@ def run_episode(task: TaskSpec, agent: Agent, sandbox: Sandbox, *, seed: int = 0
         if STOP in content:
             termination = "agent_stop"
             break
-        reply = user.respond(content) if user else f"Thanks. {STOP}"
+        try:
+            reply = user.respond(content) if user else f"Thanks. {STOP}"
+        except Exception as exc:  # noqa: BLE001 - the user simulator's fault (an LLM error)
+            failure, termination = _failure("user", exc), "user_error"
+            break
         messages.append({"role": "user", "content": reply})
         steps.append(Step(len(steps), "user", content=reply[:4000]))
         if STOP in reply:
@@ -148,6 +164,8 @@ def run_episode(task: TaskSpec, agent: Agent, sandbox: Sandbox, *, seed: int = 0
     final_state, final_hash = sandbox.get_state()
     reward, breakdown = score(task, final_state, messages, [o["result"].get("value") for o in observations],
                               termination)
+    if failure is not None:
+        breakdown["failure"] = failure
     return EpisodeResult(messages=messages, steps=steps, final_state=final_state, final_hash=final_hash, reward=reward,
                          breakdown=breakdown, termination=termination, seconds=round(time.perf_counter() - started, 4),
                          seed=seed, tool_errors=errors)

@@ -68,5 +68,5 @@ def test_the_same_seed_gives_the_same_domain():
 def test_bad_arguments_are_clear_errors():
     with pytest.raises(CommandError, match="--domains must be at least 1"):
         call_command("synthesize", "--domains", "0", stdout=StringIO(), stderr=StringIO())
-    with pytest.raises(CommandError, match="llm backend is not available"):
+    with pytest.raises(CommandError, match="llm backend needs an endpoint"):
         call_command("synthesize", "--backend", "llm", stdout=StringIO(), stderr=StringIO())

@@ -1,4 +1,5 @@
-"""python manage.py synthesize --backend procedural --domains N --seed S [--json]"""
+"""python manage.py synthesize --backend procedural --domains N --seed S [--json]
+python manage.py synthesize --backend llm --domains N | --domain "pet care" [--description ...]"""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class Command(BatchCommand):
         parser.add_argument("--backend", default=settings.SCALEENV_DEFAULT_BACKEND, choices=("procedural", "llm"))
         parser.add_argument("--domains", type=int, default=5)
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--domain", default="", help="llm only: synthesize this one domain (a name)")
+        parser.add_argument("--description", default="", help="llm only: what the --domain is about")
         parser.add_argument("--fault-rate", type=float, default=0.0,
                             help="procedural only: share of tools written with an injected bug, to exercise test and repair")
         self.add_job_arguments(parser)
@@ -30,7 +33,8 @@ class Command(BatchCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
             batch, created = services.start_synthesis_batch(backend=opts["backend"], domains=opts["domains"],
-                                                            seed=opts["seed"], fault_rate=opts["fault_rate"])
+                                                            seed=opts["seed"], fault_rate=opts["fault_rate"],
+                                                            domain_name=opts["domain"], description=opts["description"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         verb = "Started" if created else "Resuming"
@@ -57,11 +61,31 @@ class Command(BatchCommand):
         self.stdout.write(f"  explained       {texts['descriptions_distinct']} distinct descriptions (names aside), "
                           f"{texts['tools_described']}/{texts['tools']} tools described beyond their name, "
                           f"{texts['policies']} policies")
+        llm = self._llm_figures(batch, c["domains"])
+        if llm:
+            self.stdout.write(f"  llm             {llm['llm_tokens_per_domain']:,} tokens per domain (paper: ~"
+                              f"{services.PAPER_TOKENS_PER_DOMAIN:,}), ${llm['llm_cost_per_domain']:.4f} per domain, "
+                              f"{llm['llm_calls']} requests ({llm['llm_failed_calls']} failed), "
+                              f"{llm['llm_cached_calls']} answered from the cache")
         self.stdout.write(f"  seconds         {seconds}")
         for item in batch.items.filter(status__in=[BatchItem.Status.FAILED, BatchItem.Status.POISONED])[:10]:
             self.stdout.write(self.style.ERROR(f"  item {item.item_key} (seed {item.seed}) {item.status}: {item.error}"))
         if as_json:
             payload = {"batch": batch.pk, "status": batch.status, **c, **texts, "domains_failed": batch.failed_items,
                        "seconds": seconds, "tools_verified_share": round(tools_share, 4),
-                       "edges_witnessed_share": round(edges_share, 4)}
+                       "edges_witnessed_share": round(edges_share, 4), **llm}
             self.stdout.write(json.dumps(payload))
+
+    @staticmethod
+    def _llm_figures(batch: Batch, domains: int) -> dict[str, Any]:
+        """LLM tokens and cost per domain next to the paper's figure (LLM batches only)."""
+        if batch.backend != "llm":
+            return {}
+        c = batch.counters or {}
+        keys = ("llm_calls", "llm_failed_calls", "llm_prompt_tokens", "llm_completion_tokens", "llm_tokens",
+                "llm_cost", "llm_cached_calls", "llm_cached_tokens")
+        out: dict[str, Any] = {k: c.get(k, 0) for k in keys}
+        per = max(1, domains)
+        out.update(llm_tokens_per_domain=int(out["llm_tokens"] / per), llm_cost_per_domain=round(out["llm_cost"] / per, 6),
+                   paper_tokens_per_domain=services.PAPER_TOKENS_PER_DOMAIN)
+        return out

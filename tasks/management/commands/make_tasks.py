@@ -1,4 +1,4 @@
-"""python manage.py make_tasks --domains all|SLUG... --per-domain N --seed S [--json]"""
+"""python manage.py make_tasks --domains all|SLUG... --per-domain N --seed S [--backend llm | --scenarios llm] [--json]"""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ class Command(BatchCommand):
         parser.add_argument("--per-domain", type=int, default=5)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--complexity", default="mix", help="easy, medium, hard or mix (rotates the three)")
+        parser.add_argument("--backend", default="procedural", choices=("procedural", "llm"),
+                            help="llm: an LLM writes the chain, the near-miss rows, the scenario and the gate's opinion")
+        parser.add_argument("--scenarios", default="procedural", choices=("procedural", "llm"),
+                            help="llm: procedural structure, LLM-written user scenarios")
         self.add_job_arguments(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -35,7 +39,8 @@ class Command(BatchCommand):
                 raise CommandError(f"unknown domain(s): {', '.join(missing)}")
         try:
             batch, created = services.start_task_batch(domains=domains, per_domain=opts["per_domain"], seed=opts["seed"],
-                                                   complexity=opts["complexity"])
+                                                   complexity=opts["complexity"], backend=opts["backend"],
+                                                   scenarios=opts["scenarios"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"{'Started' if created else 'Resuming'} task batch #{batch.pk}: {batch.total_items} task(s) "
@@ -66,6 +71,17 @@ class Command(BatchCommand):
             "mean_distractors": round(statistics.mean(t.distractor_count for t in tasks), 2) if tasks else 0.0,
             "seconds": batch.seconds if batch.seconds is not None else round(wall, 2),
         }
+        stages = (batch.params or {}).get("llm_stages") or []
+        if stages:
+            from environments.models import LLMCall
+            from tasks.instantiation.llm import llm_figures
+
+            calls = list(LLMCall.objects.filter(batch=batch).values("prompt_tokens", "completion_tokens", "cached",
+                                                                    "outcome", "cost"))
+            summary["llm_stages"] = stages
+            summary.update(llm_figures(calls, len(tasks)))
+            summary["llm_rejected"] = dict(Counter(f["code"] for t in tasks for f in t.audit_flags
+                                                   if f["code"].startswith("llm_")))
         self.stdout.write(self.style.SUCCESS(f"Task batch #{batch.pk}: {batch.status}"))
         self.stdout.write(f"  tasks       {len(verified)}/{len(tasks)} verified ({share(len(verified), len(tasks)):.1%})"
                           if tasks else "  tasks       none")
@@ -76,6 +92,11 @@ class Command(BatchCommand):
         self.stdout.write(f"  flags       {flags or 'none'}")
         self.stdout.write(f"  |H|         mean {summary['mean_subgraph_size']}, median {summary['median_subgraph_size']}")
         self.stdout.write(f"  chain       mean length {summary['mean_chain_length']}; distractors mean {summary['mean_distractors']}")
+        if stages:
+            self.stdout.write(f"  llm         stages {', '.join(stages)}: {summary['llm_requests']} request(s), "
+                              f"{summary['llm_cached']} from the cache, {summary['llm_failed']} failed; "
+                              f"{summary['tokens_per_task']:,.0f} tokens per task (paper: ~93.2k), "
+                              f"${summary['cost_per_task']:.4f} per task; rejected {summary['llm_rejected'] or 'none'}")
         self.stdout.write(f"  seconds     {summary['seconds']}")
         for item in batch.items.filter(status__in=["failed", "poisoned"])[:10]:
             self.stdout.write(self.style.ERROR(f"  item {item.item_key} {item.status}: {item.error}"))
