@@ -57,6 +57,10 @@ def fill(tasks: int, runs_per_task: float = 0.1, progress: Callable[[int], None]
             template = templates[made % len(templates)]
             row = Task(**{name: getattr(template, name) for name in fields})
             row.seed = seed
+            if made % 20 == 0:  # a realistic share of flagged tasks (5 %), so the flag filter has work to do
+                row.audit_flags = [{"code": "leak", "blocking": True, "reason": "bench: a copied task marked as leaking"}]
+                row.flag_codes = services.flag_codes(row.audit_flags)
+                row.status = Task.Status.FLAGGED
             seed += 1
             rows.append(row)
             made += 1

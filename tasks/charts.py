@@ -19,17 +19,22 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#8
 GOOD, MIDDLE, BAD, NEUTRAL = "#009E73", "#E69F00", "#D55E00", "#0072B2"
 
 WIDTH = 640
+MAX_COUNT_LABELS = 40  # a line chart writes each bucket's n under its axis up to this many buckets (beyond: tooltips)
+FEW_ITEMS = 5  # a rate from fewer items is drawn as a hollow point
 FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 TEXT, MUTED, GRID, AXIS = "#1d2330", "#5b6375", "#e3e6ee", "#9aa1b2"
 
 
 @dataclass(frozen=True)
 class Series:
-    """One named row of values, one per category (``None``: no value there, e.g. nothing was made)."""
+    """One named row of values, one per category (``None``: no value there, e.g. nothing was made).
+    ``counts``: for a rate, how many items each value is a share of (its n); a line chart shows it
+    beside each point, so a 100% made of one decision does not read like a 100% made of fifty."""
 
     name: str
     values: Sequence[float | None]
     color: str | None = None
+    counts: Sequence[int | float | None] | None = None
 
 
 @dataclass
@@ -146,7 +151,7 @@ def _y_axis(frame: _Frame, ticks: list[float], fmt: Callable[[float], str], labe
         frame.parts.append(_text(14, cy, label, size=12, anchor="middle", fill=MUTED, transform=f"rotate(-90 14 {cy:.1f})"))
 
 
-def _x_axis(frame: _Frame, categories: Sequence[str], label: str) -> None:
+def _x_axis(frame: _Frame, categories: Sequence[str], label: str, label_gap: int = 0) -> None:
     base = frame.top + frame.plot_height
     frame.parts.append(f'<line x1="{frame.left}" y1="{base}" x2="{frame.left + frame.plot_width}" y2="{base}" '
                        f'stroke="{AXIS}" stroke-width="1"/>')
@@ -163,8 +168,8 @@ def _x_axis(frame: _Frame, categories: Sequence[str], label: str) -> None:
         frame.parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="{AXIS}"/>')
         frame.parts.append(_text(x, base + 17, _short(category, limit), size=11, anchor="middle", fill=MUTED))
     if label:
-        frame.parts.append(_text(frame.left + frame.plot_width / 2, base + 36, label, size=12, anchor="middle",
-                                 fill=MUTED))
+        frame.parts.append(_text(frame.left + frame.plot_width / 2, base + 36 + label_gap, label, size=12,
+                                 anchor="middle", fill=MUTED))
 
 
 def _frame_with_legend(ident: str, title: str, subtitle: str, series: Sequence[Series], colors: list[str],
@@ -240,31 +245,65 @@ def line_chart(*, ident: str, title: str, categories: Sequence[str], series: Seq
                y_label: str = "", x_label: str = "", value_format: Callable[[float], str] = _fmt_number,
                y_max: float | None = None, height: int = 320, width: int = WIDTH,
                empty: str = "Nothing in this range") -> str:
-    """Lines over categories (gaps where a value is None); a lone point is drawn as a dot."""
+    """Lines over categories, broken where a value is None; every point is a dot with its figure
+    (and its n, when the series has counts) in a ``<title>``."""
     colors = _colors(series)
     frame = _frame_with_legend(ident, title, subtitle, series, colors, height, width)
+    # The n of each bucket (from the first series that has counts) goes in a row under the
+    # category labels, once per bucket even when several series share it.
+    counted = next((list(s.counts) for s in series if s.counts is not None), None)
+    n_row = counted is not None and len(categories) <= MAX_COUNT_LABELS
+    if n_row:
+        frame.bottom += 14
     top = max((v for s in series for v in s.values if v is not None), default=0)
     ticks = nice_ticks(y_max if y_max is not None else top, whole=value_format is not percent)
     _y_axis(frame, ticks, value_format, y_label)
-    _x_axis(frame, categories, x_label)
+    _x_axis(frame, categories, x_label, label_gap=14 if n_row else 0)
+    if n_row:
+        slot = frame.plot_width / max(1, len(categories))
+        every = _label_every(len(categories), frame.plot_width)
+        for i, n in enumerate(counted[: len(categories)]):
+            if n is not None and not i % every:
+                frame.parts.append(_text(frame.left + slot * (i + 0.5), frame.top + frame.plot_height + 30,
+                                         f"n={_fmt_number(n)}", size=10, anchor="middle", fill=MUTED))
     if not categories or all(v is None for s in series for v in s.values):
         _empty(frame, empty)
         return _finish(frame)
     scale = frame.plot_height / (ticks[-1] or 1)
     slot = frame.plot_width / len(categories)
     base = frame.top + frame.plot_height
+    hollow = False
     for j, s in enumerate(series):
-        points = [(frame.left + slot * (i + 0.5), base - v * scale, v, categories[i])
-                  for i, v in enumerate(s.values[: len(categories)]) if v is not None]
-        # Buckets without a value (nothing made then) are skipped: the line joins its neighbours.
-        if len(points) > 1:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _v, _c in points)
-            frame.parts.append(f'<polyline points="{path}" fill="none" stroke="{colors[j]}" stroke-width="2.2" '
-                               f'stroke-linejoin="round"/>')
-        for x, y, v, category in points:
-            tip = f"{s.name} · {category}: {value_format(v)}"
-            frame.parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.6" fill="{colors[j]}" stroke="#ffffff" '
-                               f'stroke-width="1"><title>{escape(tip)}</title></circle>')
+        counts = list(s.counts or [])
+        # A bucket without a value (nothing decided or made then) breaks the line: joining its
+        # neighbours would draw a trend through days that have no data.
+        runs: list[list[tuple[float, float]]] = [[]]
+        for i, v in enumerate(s.values[: len(categories)]):
+            if v is None:
+                if runs[-1]:
+                    runs.append([])
+                continue
+            runs[-1].append((frame.left + slot * (i + 0.5), base - v * scale))
+        for run in runs:
+            if len(run) > 1:
+                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+                frame.parts.append(f'<polyline points="{path}" fill="none" stroke="{colors[j]}" stroke-width="2.2" '
+                                   f'stroke-linejoin="round"/>')
+        for i, v in enumerate(s.values[: len(categories)]):
+            if v is None:
+                continue
+            x, y = frame.left + slot * (i + 0.5), base - v * scale
+            n = counts[i] if i < len(counts) else None
+            tip = f"{s.name} · {categories[i]}: {value_format(v)}" + (f" (n = {_fmt_number(n)})" if n is not None else "")
+            # A rate from few items is drawn hollow: it can only be 0%, 50% or 100%, and says little.
+            few = n is not None and n < FEW_ITEMS
+            hollow = hollow or few
+            fill = "#ffffff" if few else colors[j]
+            frame.parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.6" fill="{fill}" stroke="{colors[j] if few else "#ffffff"}" '
+                               f'stroke-width="{1.6 if few else 1}"><title>{escape(tip)}</title></circle>')
+    if hollow:
+        frame.parts.append(_text(width - 12, 22, f"hollow point: fewer than {FEW_ITEMS} items", size=11, anchor="end",
+                                 fill=MUTED))
     return _finish(frame)
 
 

@@ -82,7 +82,17 @@ class Task(models.Model):
     class Meta:
         ordering = ["domain", "seed"]
         constraints = [models.UniqueConstraint(fields=["domain", "seed"], name="one_task_per_domain_seed")]
-        indexes = [models.Index(fields=["review_status", "id"], name="task_review_queue")]
+        indexes = [
+            models.Index(fields=["review_status", "id"], name="task_review_queue"),
+            # The queue's flag filter reads only flagged tasks (a small share) and never the wide rows.
+            models.Index(fields=["review_status", "flag_codes"], condition=~models.Q(flag_codes=""),
+                         name="task_flagged_status"),
+            models.Index(fields=["id", "flag_codes"], condition=~models.Q(flag_codes=""), name="task_flagged_by_id"),
+            # The queue's counts under text and facet filters, read from the index, not the wide rows.
+            models.Index(fields=["review_status", "kind", "complexity", "intent", "reason_for_call"],
+                         name="task_queue_words"),
+            models.Index(fields=["kind", "complexity", "id", "intent", "reason_for_call"], name="task_queue_facets"),
+        ]
         permissions = [("review_task", "Can review tasks (approve, reject, ask for changes)"),
                        ("export_dataset", "Can export datasets")]
 
@@ -248,6 +258,8 @@ class Review(models.Model):
     class Meta:
         ordering = ["task", "created_at"]
         constraints = [models.UniqueConstraint(fields=["task", "reviewer"], name="one_verdict_per_reviewer")]
+        # Disagreements and agreement group the verdicts by task from this index alone.
+        indexes = [models.Index(fields=["task", "adjudication", "verdict"], name="review_verdicts")]
 
     def __str__(self) -> str:
         return f"{self.reviewer} {self.verdict} task {self.task_id}"

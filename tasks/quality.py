@@ -353,8 +353,8 @@ def _task_charts(buckets: Buckets, tasks: QuerySet[Task]) -> tuple[dict[str, Any
             subtitle=f"refusals {_pct(_share(sum(refusals), made))} · questions {_pct(_share(sum(questions), made))} "
                      f"of {int(made):,} tasks",
             categories=labels, value_format=charts.percent, y_label="share of tasks made",
-            series=[charts.Series("refusals", refusal_share, charts.BAD),
-                    charts.Series("questions (read-only)", question_share, charts.NEUTRAL)])),
+            series=[charts.Series("refusals", refusal_share, charts.BAD, counts=totals),
+                    charts.Series("questions (read-only)", question_share, charts.NEUTRAL, counts=totals)])),
         note="A refusal task is passed by refusing with the policy's reason; a question task changes nothing and "
              "is passed by telling the user the answer.",
         headers=[buckets.unit, "refusals", "questions", "tasks"],
@@ -380,7 +380,7 @@ def _review_charts(buckets: Buckets, decided: QuerySet[Task], f: QualityFilter) 
             subtitle=f"{_pct(_share(approved, all_decided))} of {int(all_decided):,} decided tasks approved · "
                      f"by {buckets.unit} of decision",
             categories=labels, y_label="approved / decided",
-            series=[charts.Series("approved", rate, charts.GOOD)], empty="No task decided in this range")),
+            series=[charts.Series("approved", rate, charts.GOOD, counts=totals)], empty="No task decided in this range")),
         note="Decided tasks are approved, rejected or sent back for changes; each is counted once, by its current "
              "review status and when it was decided.",
         headers=[buckets.unit, "approved", "rejected", "needs changes", "approval rate"],

@@ -139,7 +139,7 @@ class TaskFilter(django_filters.FilterSet):
     """Filters on tasks that find the ones to look at (GET parameters; shared with the API)."""
 
     q = django_filters.CharFilter(method="search", label="Search", widget=forms.TextInput(attrs={
-        "data-shortcut": "/", "placeholder": "intent, words, task id  (/)", "type": "search"}))
+        "data-shortcut": "/", "placeholder": "intent, words or task id (/)", "type": "search"}))
     domain = django_filters.ChoiceFilter(field_name="domain__slug", label="Domain", empty_label="any domain",
                                          choices=lambda: list(Domain.objects.order_by("name").values_list("slug", "name")))
     review_status = django_filters.ChoiceFilter(choices=ReviewStatus.choices, method="by_review_status",
@@ -170,7 +170,12 @@ class TaskFilter(django_filters.FilterSet):
         value = value.strip()
         if value.isdigit():
             return queryset.filter(pk=int(value))
-        return queryset.filter(Q(intent__icontains=value) | Q(reason_for_call__icontains=value)) if value else queryset
+        if not value:
+            return queryset
+        # As a subquery, the engines scan a narrow index holding both columns (task_queue_words), not
+        # the wide task rows: a word that matches nothing cost 0.8 s at 100,000 tasks on SQLite.
+        words = Task.objects.order_by().filter(Q(intent__icontains=value) | Q(reason_for_call__icontains=value))
+        return queryset.filter(pk__in=words.values("pk"))
 
     def by_review_status(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         # Expired leases are swept back to pending before the queue is read (reviews.expire_leases),
@@ -178,7 +183,8 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.filter(review_status=value)
 
     def by_flag(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        return queryset.filter(flag_codes__contains=f",{value},")
+        # ``<> ''`` lets the engines use the partial indexes of flagged tasks
+        return queryset.exclude(flag_codes="").filter(flag_codes__contains=f",{value},")
 
     def by_refusal(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         return queryset.filter(kind=Task.Kind.REFUSAL) if value == "yes" else queryset.exclude(kind=Task.Kind.REFUSAL)
@@ -198,8 +204,9 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.exclude(Exists(runs))
 
     def by_disagreement(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        disputed = _disputed_ids()
-        return queryset.filter(pk__in=disputed) if value == "true" else queryset.exclude(pk__in=disputed)
+        if value == "true":
+            return disputed_tasks(queryset)
+        return queryset.exclude(Q(pk__in=_disputed_ids()) & ~Q(review_status__in=DECIDED))
 
 
 # What the queue table shows of a task; never the states, chains or expansion records.
@@ -270,17 +277,20 @@ def neighbours(tasks: QuerySet[Task], task_id: int) -> tuple[int | None, int | N
     return previous, following
 
 
+DECIDED = (ReviewStatus.APPROVED, ReviewStatus.REJECTED, ReviewStatus.NEEDS_CHANGES)
+
+
 def _disputed_ids() -> QuerySet[Review]:
-    """Ids of undecided tasks whose reviewers gave different verdicts, read from the verdicts (a
-    subquery: grouping the verdicts, not every task)."""
-    return (Review.objects.order_by().filter(adjudication=False).exclude(task__review_status__in=[
-        ReviewStatus.APPROVED, ReviewStatus.REJECTED, ReviewStatus.NEEDS_CHANGES])
-        .values("task_id").annotate(kinds=Count("verdict", distinct=True)).filter(kinds__gt=1).values("task_id"))
+    """Ids of tasks whose reviewers gave different verdicts, read from the verdicts alone (a covering
+    index; joining every verdict to its wide task row is what made this slow). Callers keep only the
+    undecided ones."""
+    return (Review.objects.order_by().filter(adjudication=False).values("task_id")
+            .annotate(kinds=Count("verdict", distinct=True)).filter(kinds__gt=1).values("task_id"))
 
 
 def disputed_tasks(tasks: QuerySet[Task]) -> QuerySet[Task]:
     """Undecided tasks whose reviewers gave different verdicts (the adjudication list)."""
-    return tasks.filter(pk__in=_disputed_ids())
+    return tasks.filter(pk__in=_disputed_ids()).exclude(review_status__in=DECIDED)
 
 
 def review_history(task: Task) -> list[ReviewEvent]:
@@ -836,7 +846,10 @@ def first_failing_step(run: Run, summaries: list[dict[str, Any]]) -> FailingStep
         touches = Q()
         for table in sorted({t for t, _ in wrong}):
             touches |= Q(diff__has_key=table)
-        diffs = (RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.TOOL_CALL).filter(touches)
+        # Only calls of the domain's mutating tools can have written a cell (a read-only call's
+        # stored diff, if any, is not trusted); a subquery, not one more query.
+        writers = Tool.objects.filter(domain_id=run.task.domain_id, mutates=True).values("name")
+        diffs = (RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.TOOL_CALL, tool__in=writers).filter(touches)
                  .order_by("index").values_list("index", "diff"))
         found = locate_wrong_write(wrong, diffs.iterator(chunk_size=200))
         if found is not None:
@@ -907,8 +920,19 @@ def explain_breakdown(run: Run) -> dict[str, Any]:
             causes.append("the answer the user needed was not given")
         if b.get("refusal_ok") is False:
             causes.append("the request had to be refused with its reason, and was not")
-    tables = sorted(((name, info) for name, info in (b.get("tables") or {}).items()),
-                    key=lambda kv: (kv[1].get("ok", True), kv[0]))
+    # Every number on the page comes from the per-table checks: a failing table the summary lacks
+    # is added to it, and the partial score is recomputed from the same checks (the reward's rule:
+    # table checks, answer checks and the refusal check, passed over total).
+    table_info = {name: dict(info) for name, info in (b.get("tables") or {}).items()}
+    for t in b.get("failing_tables") or []:
+        info = table_info.setdefault(t.get("table"), {})
+        info.update(ok=False, checks=t.get("checks", info.get("checks")), passed=t.get("passed", info.get("passed")))
+    tables = sorted(table_info.items(), key=lambda kv: (kv[1].get("ok", True), kv[0]))
+    comms, refusal = b.get("communicate_checks") or [], b.get("refusal_check")
+    checks = sum(info.get("checks") or 0 for info in table_info.values()) + len(comms) + (1 if refusal else 0)
+    passed = (sum(info.get("passed") or 0 for info in table_info.values()) + sum(1 for c in comms if c.get("met"))
+              + (1 if refusal and refusal.get("met") else 0))
+    partial = round(passed / checks, 4) if checks else b.get("partial")
     failing_tables = []
     for t in b.get("failing_tables") or []:
         failing_tables.append({
@@ -917,8 +941,8 @@ def explain_breakdown(run: Run) -> dict[str, Any]:
                            for m in t.get("mismatches") or []],
             "missing": [str(pk) for pk in t.get("missing") or []], "extra": [str(pk) for pk in t.get("extra") or []],
             "capped": any(len(t.get(k) or []) >= 20 for k in ("mismatches", "missing", "extra"))})
-    return {"causes": causes, "reasons": b.get("reasons") or [], "partial": b.get("partial"),
-            "tables": tables, "failing_tables": failing_tables, "communicate": b.get("communicate_checks") or [],
+    return {"causes": causes, "reasons": b.get("reasons") or [], "partial": partial, "checks": checks,
+            "passed": passed, "tables": tables, "failing_tables": failing_tables, "communicate": b.get("communicate_checks") or [],
             "refusal": b.get("refusal_check"), "empty": not b}
 
 
@@ -1055,6 +1079,7 @@ def replay_final_state(run: Run) -> dict[str, Any]:
     failing_tables = {t.get("table"): t for t in (run.breakdown or {}).get("failing_tables") or []}
     gold_diff, run_diff = diff_states(task.s0, task.s_gt), diff_states(task.s0, final)
     tables = []
+    disagreements: list[str] = []
     unchanged = 0
     for name, pk_column, columns in Table.objects.filter(domain_id=task.domain_id).order_by("position").values_list(
             "name", "pk_column", "columns"):
@@ -1102,10 +1127,21 @@ def replay_final_state(run: Run) -> dict[str, Any]:
                          "in_gold": g_row is not None})
         tables.append({"table": name, "pk": pk_column, "columns": cols, "rows": rows, "ok": name not in failing_tables,
                        "total": len(touched), "cut": len(touched) > REPLAY_FINAL_ROWS})
+        # The breakdown and the stored states must tell the same story: a mismatch on a row both
+        # states hold names the values the states hold. Say so when they do not (a stale breakdown).
+        for m in info.get("mismatches") or []:
+            f_row, g_row = final_rows.get(str(m.get("pk"))), gold_rows.get(str(m.get("pk")))
+            if f_row is None or g_row is None or not m.get("column"):
+                continue
+            said = (_shown(m.get("expected")), _shown(m.get("got")))
+            held = (_shown(g_row.get(m["column"])), _shown(f_row.get(m["column"])))
+            if said != held:
+                disagreements.append(f"{name}[{m.get('pk')}].{m['column']}: the breakdown says expected {said[0]}, "
+                                     f"got {said[1]}; the states hold {held[0]} and {held[1]}")
     tables.sort(key=lambda t: (t["ok"], t["table"]))
-    return {"tables": tables, "no_final": False, "unchanged": unchanged}
+    return {"tables": tables, "no_final": False, "unchanged": unchanged, "disagreements": disagreements}
 
 
 def disputed_count() -> int:
     """How many undecided tasks have verdicts that disagree (read from the verdicts, not every task)."""
-    return _disputed_ids().count()
+    return disputed_tasks(Task.objects.all()).count()

@@ -82,10 +82,14 @@
       { selector: "node.tool.in-chain", style: { "background-color": "#ffe9c2", "border-width": 3.5, "border-color": "#d97706" } },
       { selector: "edge.chain", style: {
         width: 4, "line-color": "#d97706", "target-arrow-color": "#d97706", "target-arrow-shape": "triangle",
-        "arrow-scale": 1.1, opacity: 0.95, "curve-style": "bezier", "line-style": "solid", "z-index": 15,
+        "arrow-scale": 1.1, opacity: 0.95, "curve-style": "bezier", "line-style": "solid",
+        // Drawn above the nodes (manual z order, top of the compound boxes) so the step number sits on
+        // an opaque, outlined chip instead of mixing with a node's name underneath it.
+        "z-index": 15, "z-index-compare": "manual", "z-compound-depth": "top",
         label: "data(step)", "font-family": FONT_FAMILY, "font-size": 13, "font-weight": 700, color: "#7a3e00",
-        "text-background-color": "#fff", "text-background-opacity": 1, "text-background-padding": 2,
-        "text-background-shape": "round-rectangle", "min-zoomed-font-size": 5 } },
+        "text-background-color": "#fffaf0", "text-background-opacity": 1, "text-background-padding": 3,
+        "text-background-shape": "round-rectangle", "text-border-width": 1.5, "text-border-color": "#d97706",
+        "text-border-opacity": 1, "text-events": "no", "min-zoomed-font-size": 5 } },
       { selector: ".outside", style: { opacity: 0.28 } },
       { selector: "edge.outside", style: { opacity: 0.06 } },
       { selector: ".dim", style: { opacity: 0.12 } },

@@ -69,9 +69,20 @@
     });
     if (!target) return;
     event.preventDefault();
-    if (target.hasAttribute("data-toggle-check")) target.checked = !target.checked;
+    if (target.hasAttribute("data-toggle-check")) {
+      target.checked = !target.checked;
+      target.dispatchEvent(new Event("change", { bubbles: true }));
+    }
     else if (typing(target) || target.hasAttribute("data-focus")) target.focus();
     else target.click();
+  });
+
+  // The picker's error (a refused verdict) is about the boxes: it goes once one changes.
+  document.addEventListener("change", function (event) {
+    const p = picker();
+    if (p && event.target.matches('input[type="checkbox"]') && p.contains(event.target)) {
+      p.querySelectorAll(".picker-error").forEach(function (el) { el.remove(); });
+    }
   });
 
   document.addEventListener("click", function (event) {

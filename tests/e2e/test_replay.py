@@ -13,6 +13,7 @@ from environments import batches
 from tasks import selectors, services
 from tasks.models import Run, RunStep
 from tests.tasks.conftest import stored_tasks
+from tests.tasks.test_run_replay import wrong_write
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -118,20 +119,18 @@ def test_replay_a_run_to_its_last_step_and_jump_to_the_first_failing_step(curato
 
 def test_a_long_run_pages_its_steps_and_loads_bodies_lazily(curator_page, live_server):
     task = stored_tasks(seed=42, per_domain=1)[0]
-    table = next(iter(task.s0))
-    pk = next(iter(task.s0[table]))
-    column = list(task.s0[table][pk])[1]
-    run = Run.objects.create(
-        task=task, agent="random", reward=0.0, termination="max_steps", step_count=130, final_state=task.s0,
-        breakdown={"reward": 0.0, "db_match": False, "partial": 0.9, "reasons": ["wrong"], "tables": {},
-                   "failing_tables": [{"table": table, "checks": 1, "passed": 0, "missing": [], "extra": [],
-                                       "mismatches": [{"pk": pk, "column": column, "policy": "exact",
-                                                       "expected": "a", "got": "b", "why": "exact mismatch"}]}]})
+    # A consistent run: the final state is s_gt with one cell wrong, the breakdown is the real
+    # reward's on it, and the call at 113 (a mutating tool) wrote that cell; the others only read.
+    w = wrong_write(task, value_at=113)
+    table, pk, column = w["table"], w["pk"], w["column"]
+    run = Run.objects.create(task=task, agent="random", reward=w["reward"], termination="max_steps", step_count=130,
+                             final_state=w["final"], breakdown=w["breakdown"], seconds=0.42)
     RunStep.objects.bulk_create([RunStep(
-        run=run, index=i, kind=("user", "message", "tool_call")[i % 3], tool="lookup" if i % 3 == 2 else "",
+        run=run, index=i, kind=("user", "message", "tool_call")[i % 3],
+        tool=(w["writer"] if i == 113 else w["reader"]) if i % 3 == 2 else "",
         arguments={"n": i} if i % 3 == 2 else None, outcome="success" if i % 3 == 2 else "",
         observation=f'{{"n": {i}}}' if i % 3 == 2 else "", content=f"message {i}" if i % 3 != 2 else "",
-        diff={table: {"added": {}, "removed": {}, "changed": {pk: {column: ["a", "b"]}}}} if i == 113 else {})
+        diff={table: {"added": {}, "removed": {}, "changed": {pk: {column: [w["gold"], "v113"]}}}} if i == 113 else {})
         for i in range(130)])
     page = curator_page
     problems = watch(page)
@@ -165,5 +164,10 @@ def test_a_long_run_pages_its_steps_and_loads_bodies_lazily(curator_page, live_s
     wait_current(page, 129)
     assert page.text_content("#step-position").strip() == "#129 · 130 of 130"
     top(page)
+    # Header, breakdown and final state tell one story.
+    page.wait_for_selector("#final-state .final-state")
+    assert page.locator("#final-state .fs-stale").count() == 0
+    assert page.locator("#final-state td.c-wrong").first.inner_text().startswith("v113")
+    assert f"Every table ({len(task.s_gt)})" in page.inner_text(".replay-side")
     page.screenshot(path=str(shots() / "run-replay-long.png"), full_page=True)
     assert problems == []

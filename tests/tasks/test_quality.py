@@ -67,6 +67,26 @@ def test_empty_and_single_point_charts_say_so_or_draw_a_dot():
                                                  empty="No flags"))
 
 
+def test_a_rate_line_breaks_where_a_bucket_has_no_data_and_each_point_names_its_n():
+    # Days 1-2 decided, day 3 nothing, days 4-5 decided: two separate lines, never one across day 3.
+    svg = charts.line_chart(ident="r", title="Approval rate", categories=["d1", "d2", "d3", "d4", "d5"],
+                            y_max=1.0, value_format=charts.percent,
+                            series=[charts.Series("approved", [0.5, 1.0, None, 0.0, 0.75], counts=[2, 1, 0, 1, 40])])
+    root = parse(svg)
+    lines = [p.get("points").split() for p in root.iter(f"{SVG}polyline")]
+    assert [len(points) for points in lines] == [2, 2]
+    tips = [t.text for c in root.iter(f"{SVG}circle") for t in c.iter(f"{SVG}title")]
+    assert tips == ["approved · d1: 50% (n = 2)", "approved · d2: 100% (n = 1)", "approved · d4: 0% (n = 1)",
+                    "approved · d5: 75% (n = 40)"]
+    assert {"n=2", "n=1", "n=40"} <= set(texts(svg))
+    # A rate from a handful of items is drawn hollow; one from many is filled.
+    fills = [c.get("fill") for c in root.iter(f"{SVG}circle")]
+    assert fills[:3] == ["#ffffff"] * 3 and fills[3] != "#ffffff"
+    # Without counts the chart still works, with no n anywhere.
+    plain = charts.line_chart(ident="p", title="x", categories=["a", "b"], series=[charts.Series("x", [0.2, 0.4])])
+    assert not any(w.startswith("n=") for w in texts(plain)) and "(n = " not in plain
+
+
 def test_long_horizontal_lists_are_cut_into_the_top_rows_and_the_rest():
     labels = [f"reason {i}" for i in range(30)]
     svg = charts.hbar_chart(ident="h", title="Reasons", labels=labels, series=[charts.Series("n", list(range(30, 0, -1)))],

@@ -2,13 +2,17 @@
 bodies only when a step opens, the whole of every output on demand, the first failing step as
 docs/decisions.md ("Trajectory view") defines it, and the final state against s_gt."""
 
+import copy
 import re
 
 import pytest
 
 from environments import batches
+from environments.models import Tool
 from tasks import selectors, services
 from tasks.models import Run, RunStep, Task
+from tasks.rollout.episode import score
+from tasks.spec import build_task_spec
 from tests.conftest import account, page_client
 from tests.tasks.conftest import stored_tasks
 
@@ -29,28 +33,44 @@ def rollouts(agent: str, seed: int = 21) -> list[Run]:
     return list(Run.objects.filter(agent=agent).order_by("pk"))
 
 
+def wrong_write(task, value_at: int) -> dict:
+    """What a consistent built run needs: one of the domain's mutating tools and a read-only one, and
+    a cell that tool writes (an ``exact`` column of a gold row) set to a wrong value in a final state
+    that is otherwise s_gt. The reward and its breakdown are computed by the real reward on it, so
+    the header, the breakdown and the final-state panel can only agree."""
+    spec = build_task_spec(selectors.domain_view(task.domain), task)
+    tools = Tool.objects.filter(domain=task.domain, status="verified").order_by("name")
+    reader = next(t.name for t in tools if not t.mutates)
+    for tool in (t for t in tools if t.mutates):
+        for table in tool.writes:
+            columns = spec.schema["tables"].get(table, {}).get("columns", {})
+            for pk, row in sorted((task.s_gt.get(table) or {}).items()):
+                for column, value in row.items():
+                    if columns.get(column, {}).get("policy") == "exact" and isinstance(value, str) and value \
+                            and column != spec.schema["tables"][table].get("pk"):
+                        final = copy.deepcopy(task.s_gt)
+                        final[table][pk][column] = f"v{value_at}"
+                        reward, breakdown = score(spec, final, [], [], "max_steps")
+                        return {"writer": tool.name, "reader": reader, "table": table, "pk": pk, "column": column,
+                                "gold": value, "final": final, "reward": reward, "breakdown": breakdown}
+    raise AssertionError("the test domain has no writable exact text column")
+
+
 def long_run(task, steps: int = 500, marker: str = "MARK") -> Run:
     """A run of ``steps`` steps built directly: user, agent and tool-call rows, each body carrying a
-    marker naming its step (so a test can tell which bodies a response holds)."""
-    table = next(iter(task.s0))
-    pk = next(iter(task.s0[table]))
-    column = next(c for c in task.s0[table][pk] if c != next(iter(task.s0[table][pk])))
-    run = Run.objects.create(
-        task=task, agent="random", trial=7, reward=0.0, termination="max_steps", step_count=steps,
-        final_state=task.s0, breakdown={"reward": 0.0, "db_match": False, "communicate_ok": True, "refusal_ok": True,
-                                        "partial": 0.5, "reasons": [f"{table}[{pk}].{column}: wrong"],
-                                        "failing_tables": [{"table": table, "ok": False, "checks": 1, "passed": 0,
-                                                            "missing": [], "extra": [], "mismatches": [{
-                                                                "pk": pk, "column": column, "policy": "exact",
-                                                                "expected": "x", "got": "y",
-                                                                "why": "changed without being asked"}]}],
-                                        "tables": {table: {"ok": False, "matched": 0, "checks": 1, "passed": 0}}})
+    marker naming its step (so a test can tell which bodies a response holds). Two calls of a
+    mutating tool (302 and 410) write the same cell; 410's value is the wrong one the run ends with."""
+    w = wrong_write(task, value_at=410)
+    table, pk, column = w["table"], w["pk"], w["column"]
+    run = Run.objects.create(task=task, agent="random", trial=7, reward=w["reward"], termination="max_steps",
+                             step_count=steps, final_state=w["final"], breakdown=w["breakdown"])
     rows = []
     for i in range(steps):
         kind = ("user", "message", "tool_call", "tool_call")[i % 4]
         body = f"{marker}-{i:04d}-" + "x" * 3000
         diff = {table: {"added": {}, "removed": {}, "changed": {pk: {column: ["a", f"v{i}"]}}}} if i in (302, 410) else {}
-        rows.append(RunStep(run=run, index=i, kind=kind, tool="lookup" if kind == "tool_call" else "",
+        tool = (w["writer"] if diff else w["reader"]) if kind == "tool_call" else ""
+        rows.append(RunStep(run=run, index=i, kind=kind, tool=tool,
                             arguments={"q": body} if kind == "tool_call" else None,
                             outcome="success" if kind == "tool_call" else "",
                             observation=body if kind == "tool_call" else "", diff=diff,
@@ -266,3 +286,65 @@ def test_other_accounts_sessions_and_agents_are_kept_out():
         assert other.get(url).status_code == 404, url
         assert page_client("Agent", "agent-1").get(url).status_code == 403, url
     assert page_client("Curator").get(f"/runs/{run.pk}/step/?index=0").status_code == 200
+
+
+# -- one story: header, breakdown and final state agree ------------------------------------------
+
+
+def test_header_breakdown_and_final_state_tell_the_same_story():
+    task = stored_tasks(seed=31, per_domain=1)[0]
+    w = wrong_write(task, value_at=113)
+    run = Run.objects.create(task=task, agent="random", reward=w["reward"], termination="max_steps", step_count=130,
+                             final_state=w["final"], breakdown=w["breakdown"], seconds=0.25)
+    RunStep.objects.bulk_create([RunStep(
+        run=run, index=i, kind=("user", "message", "tool_call")[i % 3],
+        tool=(w["writer"] if i == 113 else w["reader"]) if i % 3 == 2 else "", outcome="success" if i % 3 == 2 else "",
+        content="" if i % 3 == 2 else f"message {i}",
+        diff={w["table"]: {"added": {}, "removed": {}, "changed": {w["pk"]: {w["column"]: [w["gold"], "v113"]}}}}
+        if i == 113 else {}) for i in range(130)])
+    client = page_client()
+    body = client.get(f"/runs/{run.pk}/").content.decode()
+    b = run.breakdown
+    checks = sum(t["checks"] for t in b["tables"].values()) + len(b["communicate_checks"]) + bool(b["refusal_check"])
+    passed = (sum(t["passed"] for t in b["tables"].values()) + sum(c["met"] for c in b["communicate_checks"])
+              + bool(b["refusal_check"] and b["refusal_check"]["met"]))
+    assert f"{b['partial']} <span class=\"muted\">({passed} of {checks} checks passed)" in body
+    assert round(passed / checks, 4) == b["partial"]
+    assert f"Every table ({len(task.s_gt)})" in body
+    failing = next(t for t in b["failing_tables"] if t["table"] == w["table"])
+    assert f"{failing['passed']} of {failing['checks']} checks passed" in body
+    assert f"<td>{w['gold']}</td><td><span class=\"bad\">v113</span>" in body  # expected, got: as the states hold
+    assert f"First failing step: #113" in body and f"wrote {w['table']}[{w['pk']}].{w['column']}" in body
+    assert "Duration</dt><dd>250 ms" in body and "step limit reached" in body
+    final = client.get(f"/runs/{run.pk}/final-state/").content.decode()
+    assert re.search(rf'<td class="p-exact c-wrong">v113<span class="gold">s_gt: {re.escape(w["gold"])}</span>', final)
+    assert "does not match the stored states" not in final
+
+
+def test_a_contradictory_stored_breakdown_is_not_believed_piecemeal():
+    """A breakdown that contradicts the run (as a hand-made fixture can): partial 0.9 beside 0 of 1
+    checks, no table summary, a mismatch whose values are not the states', a read-only call with a
+    diff. The page recomputes the score from the checks it lists, lists the failing table, says the
+    breakdown does not match the states, and never names the read-only call as the writer."""
+    task = stored_tasks(seed=32, per_domain=1)[0]
+    w = wrong_write(task, value_at=0)
+    table, pk, column = w["table"], w["pk"], w["column"]
+    run = Run.objects.create(
+        task=task, agent="random", reward=0.0, termination="max_steps", step_count=6, final_state=task.s_gt,
+        breakdown={"reward": 0.0, "db_match": False, "partial": 0.9, "reasons": ["wrong"], "tables": {},
+                   "failing_tables": [{"table": table, "checks": 1, "passed": 0, "missing": [], "extra": [],
+                                       "mismatches": [{"pk": pk, "column": column, "policy": "exact",
+                                                       "expected": "a", "got": "b", "why": "exact mismatch"}]}]})
+    RunStep.objects.bulk_create([RunStep(
+        run=run, index=i, kind=("user", "message", "tool_call")[i % 3], tool=w["reader"] if i % 3 == 2 else "",
+        outcome="success" if i % 3 == 2 else "", content=f"m{i}" if i % 3 != 2 else "",
+        diff={table: {"added": {}, "removed": {}, "changed": {pk: {column: ["a", "b"]}}}} if i == 2 else {})
+        for i in range(6)])
+    failing = selectors.replay_page(run)["failing"]
+    assert failing.rule != "wrote_wrong_value" and failing.index != 2
+    client = page_client()
+    body = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "0.9" not in body and "0.0 <span class=\"muted\">(0 of 1 check passed)" in body
+    assert "Every table (1)" in body
+    final = client.get(f"/runs/{run.pk}/final-state/").content.decode()
+    assert "does not match the stored states" in final and f"{table}[{pk}].{column}" in final
