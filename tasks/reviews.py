@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -143,7 +144,7 @@ def claim(task_id: int, user: Any) -> Lease:
             raise ReviewError(f"task {task_id} is already {task.get_review_status_display().lower()}; reopen it to review again")
         held = task.review_status == ReviewStatus.IN_REVIEW and task.lease_expires_at and task.lease_expires_at > now
         if held and task.lease_holder_id != user.pk:
-            holder = type(user).objects.filter(pk=task.lease_holder_id).values_list("username", flat=True).first()
+            holder = get_user_model().objects.filter(pk=task.lease_holder_id).values_list("username", flat=True).first()
             raise ReviewError(f"{holder or 'someone'} is reviewing task {task_id} until "
                               f"{timezone.localtime(task.lease_expires_at):%H:%M}")
         if not held and Review.objects.filter(task_id=task_id, reviewer=user).exists():

@@ -97,14 +97,22 @@ TASK_LIST_FIELDS = ("id", "domain__name", "domain__slug", "seed", "complexity", 
                     "chain_length", "reason_for_call", "audit_flags", "review_status", "created_at")
 
 
-def task_list(status: str | None = None, domain_slug: str | None = None):  # -> QuerySet[Task]
+def task_list_ids(status: str | None = None, domain_slug: str | None = None) -> QuerySet[Task]:
+    """The listed tasks' ids in list order: a page is cut from these (a deep page skips index
+    entries, not wide rows), then :func:`task_list_rows` reads its rows."""
     # By id: an index on a filtered column holds its rows in id order, so no page needs a sort.
-    tasks = Task.objects.select_related("domain").only(*TASK_LIST_FIELDS).order_by("pk")
+    tasks = Task.objects.order_by("pk")
     if status in (Task.Status.VERIFIED, Task.Status.FLAGGED):
         tasks = tasks.filter(status=status)
     if domain_slug:
         tasks = tasks.filter(domain__slug=domain_slug)
-    return tasks
+    return tasks.values_list("pk", flat=True)
+
+
+def task_list_rows(ids: Any) -> list[Task]:
+    ids = list(ids)
+    rows = {t.pk: t for t in Task.objects.filter(pk__in=ids).select_related("domain").only(*TASK_LIST_FIELDS)}
+    return [rows[pk] for pk in ids if pk in rows]
 
 
 def task_page(task: Task) -> dict[str, Any]:

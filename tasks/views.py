@@ -27,8 +27,9 @@ TASKS_PER_PAGE = 50
 def task_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
     domain = request.GET.get("domain") or None
-    page = Paginator(selectors.task_list(status, domain), TASKS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "tasks/task_list.html", {"page": page, "tasks": page.object_list, "status": status,
+    page = Paginator(selectors.task_list_ids(status, domain), TASKS_PER_PAGE).get_page(request.GET.get("page"))
+    tasks = selectors.task_list_rows(page.object_list)
+    return render(request, "tasks/task_list.html", {"page": page, "tasks": tasks, "status": status,
                                                     "domain": domain})
 
 
