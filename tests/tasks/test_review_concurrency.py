@@ -94,3 +94,23 @@ def test_curators_at_once_get_distinct_tasks_and_one_wins_a_race():
         assert ReviewEvent.objects.filter(task=contested, action=ReviewEvent.Action.APPROVE).count() == 1
         for client in clients:
             client.close()
+
+
+def test_curators_starting_the_same_batch_at_once_make_one_batch(tmp_path):
+    from environments.models import Batch, BatchItem
+
+    names = [f"starter-{i}" for i in range(CURATORS)]
+    for name in names:
+        env_services.create_account(name, "curator", password="a long test password 1")
+    form = {"synthesis-backend": "procedural", "synthesis-domains": "3", "synthesis-seed": "77",
+            "synthesis-fault_rate": "0"}
+    # A private var folder: the jobs wait in this server's own broker folder, no worker takes them.
+    with loadbench.running_server("gunicorn", workers=3, threads=4, env={"SCALEENV_VAR_DIR": str(tmp_path)}) as url:
+        clients = [signed_in(url, name, "a long test password 1") for name in names]
+        answers = all_at_once(clients, lambda c: c.post("/batches/start/synthesis/", data=form))
+        for client in clients:
+            client.close()
+    assert [a.status_code for a in answers] == [302] * CURATORS, [a.text[:200] for a in answers if a.status_code != 302]
+    assert len({a.headers["location"] for a in answers}) == 1  # everyone was sent to the same batch
+    batch = Batch.objects.get()
+    assert batch.total_items == 3 and BatchItem.objects.filter(batch=batch).count() == 3
