@@ -227,14 +227,26 @@ class Decision:
     disagreement: bool
 
 
+def _checked_verdict(verdict: str, reasons: list[str] | None, comment: str) -> tuple[str, list[RejectionReason]]:
+    """The comment as stored and the chosen reasons, or InvalidVerdict / a refusal saying what is missing."""
+    if verdict not in Review.Verdict.values:
+        raise InvalidVerdict(f"the verdict must be one of {', '.join(Review.Verdict.values)}")
+    comment = (comment or "").strip()[:4000]
+    return comment, _reasons(verdict, list(dict.fromkeys(reasons or [])), comment)
+
+
+def _record_verdict(task_id: int, user: Any, verdict: str, comment: str, chosen: list[RejectionReason],
+                    adjudication: bool) -> None:
+    review, _ = Review.objects.update_or_create(task_id=task_id, reviewer=user, defaults={
+        "verdict": verdict, "comment": comment, "adjudication": adjudication})
+    review.reasons.set(chosen)
+
+
 def submit(task_id: int, user: Any, verdict: str, reasons: list[str] | None = None, comment: str = "") -> Decision:
     """The holder's verdict on a task. With enough agreeing verdicts the task is decided; with too
     few it goes back to pending for the next reviewer; with disagreeing ones it waits for an
     adjudicator."""
-    if verdict not in Review.Verdict.values:
-        raise InvalidVerdict(f"the verdict must be one of {', '.join(Review.Verdict.values)}")
-    comment = (comment or "").strip()[:4000]
-    chosen = _reasons(verdict, list(dict.fromkeys(reasons or [])), comment)
+    comment, chosen = _checked_verdict(verdict, reasons, comment)
     now = timezone.now()
     with transaction.atomic():
         task = _locked(task_id)
@@ -242,10 +254,7 @@ def submit(task_id: int, user: Any, verdict: str, reasons: list[str] | None = No
                 task.lease_expires_at and task.lease_expires_at <= now):
             raise ReviewError(f"you do not hold the review of task {task_id} (it may have expired or been taken); "
                               "open it again")
-        review, _ = Review.objects.update_or_create(task_id=task_id, reviewer=user,
-                                                    defaults={"verdict": verdict, "comment": comment,
-                                                              "adjudication": False})
-        review.reasons.set(chosen)
+        _record_verdict(task_id, user, verdict, comment, chosen, adjudication=False)
         queue = queue_of(task)
         verdicts = list(Review.objects.filter(task_id=task_id, adjudication=False).values_list("verdict", flat=True))
         before = _snapshot(task)
@@ -270,10 +279,7 @@ def submit(task_id: int, user: Any, verdict: str, reasons: list[str] | None = No
 
 def adjudicate(task_id: int, user: Any, verdict: str, reasons: list[str] | None = None, comment: str = "") -> Decision:
     """Decide a task whose reviewers disagree (or any undecided task, by a curator's authority)."""
-    if verdict not in Review.Verdict.values:
-        raise InvalidVerdict(f"the verdict must be one of {', '.join(Review.Verdict.values)}")
-    comment = (comment or "").strip()[:4000]
-    chosen = _reasons(verdict, list(dict.fromkeys(reasons or [])), comment)
+    comment, chosen = _checked_verdict(verdict, reasons, comment)
     now = timezone.now()
     with transaction.atomic():
         task = _locked(task_id)
@@ -282,9 +288,7 @@ def adjudicate(task_id: int, user: Any, verdict: str, reasons: list[str] | None 
         if (task.review_status == ReviewStatus.IN_REVIEW and task.lease_holder_id != user.pk
                 and task.lease_expires_at and task.lease_expires_at > now):
             raise ReviewError(f"someone is reviewing task {task_id} right now")
-        review, _ = Review.objects.update_or_create(task_id=task_id, reviewer=user, defaults={
-            "verdict": verdict, "comment": comment, "adjudication": True})
-        review.reasons.set(chosen)
+        _record_verdict(task_id, user, verdict, comment, chosen, adjudication=True)
         before = _snapshot(task)
         status = VERDICT_STATUS[verdict]
         Task.objects.filter(pk=task_id).update(review_status=status, lease_holder=None, lease_expires_at=None,

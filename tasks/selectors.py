@@ -3,35 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
+from array import array
 from collections import Counter, OrderedDict, defaultdict
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
 
 import django_filters
 from django import forms
+from django.conf import settings
+from django.db import connections
+from django.db.models import BinaryField, Count, Exists, OuterRef, Q, QuerySet, TextField
+from django.db.models.functions import Cast, Length, Substr
 from django.http import Http404
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from environments.models import Domain, Tool, ToolTest
+from environments.models import Batch, BatchItem, Domain, Table, Tool, ToolTest
+from environments.roles import ADMIN, role_of
+from tasks.exporters import TASK_FIELDS, TASK_JSON_FIELDS, DomainInfo
 from tasks.instantiation import DomainView, EdgeView, ToolView, policy_version
 from tasks.rollout.episode import pass_hat_k
+from tasks.spec import openai_tools
 
-from .models import RejectionReason, Review, ReviewEvent, ReviewStatus, Run, Task
+from .models import Export, RejectionReason, Review, ReviewEvent, ReviewStatus, Run, RunStep, Task
+
 # Exports (item 8)
-from array import array  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from django.conf import settings  # noqa: E402
-from django.db import connections  # noqa: E402
-from django.db.models import BinaryField, TextField  # noqa: E402
-from django.db.models.functions import Cast  # noqa: E402
-
-from environments.roles import ADMIN, role_of  # noqa: E402
-from tasks.exporters import TASK_FIELDS, TASK_JSON_FIELDS, DomainInfo  # noqa: E402
-from tasks.spec import openai_tools  # noqa: E402
-
-from .models import Export  # noqa: E402
 
 
 _VIEWS: OrderedDict[tuple[int, str], DomainView] = OrderedDict()
@@ -593,7 +591,6 @@ def export_domain_choices() -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------
 # Batches page (issue 9, item 6): past batches with their figures, and one batch's live progress
 
-from environments.models import Batch, BatchItem  # noqa: E402
 
 BATCH_LIST_FIELDS = ("id", "kind", "backend", "params", "status", "total_items", "done_items", "failed_items",
                      "counters", "error", "created_at", "started_at", "finished_at")
@@ -730,16 +727,7 @@ def export_file(export: Export, part: str = "data") -> Path | None:
 # steps, one step's body, the first failing step, the gold chain beside the agent's calls and the
 # final state against s_gt. The page never loads step bodies beyond the page it shows; each
 # request uses a fixed number of queries whatever the run's length.
-import json  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Iterable  # noqa: E402
 
-from django.db.models import TextField  # noqa: E402
-from django.db.models.functions import Cast, Length, Substr  # noqa: E402
-
-from environments.models import Table  # noqa: E402
-
-from .models import RunStep  # noqa: E402
 
 REPLAY_STEPS_PER_PAGE = 50
 REPLAY_EXCERPT_CHARS = 240  # of a message in a step's header line

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
+import gc
+import os
 import random
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from dataclasses import field as _field
+from datetime import timedelta
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
 
 from environments import batches
 from environments import services as env_services
@@ -14,33 +29,17 @@ from environments.models import Batch, BatchItem, Domain
 from environments.runtime.executor import SandboxPool
 from environments.runtime.statekit import copy_state
 from tasks.audit import audit
+from tasks.exporters import HashingWriter, OpenAIWriter, TasksWriter, tools_fragment
 from tasks.instantiation import COMPLEXITY, GateSettings, Instantiator, TaskDraft, domain_bundle
 from tasks.rollout.agents import AGENTS
 from tasks.rollout.episode import EpisodeResult, run_episode
 from tasks.spec import TaskSpec, build_task_spec
 
 from . import selectors
-from .models import Run, RunStep, Task
+from .models import Export, Run, RunStep, Task
+
 # Exports (item 8)
-import contextlib  # noqa: E402
-import contextvars  # noqa: E402
-import functools  # noqa: E402
-import gc  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from datetime import timedelta  # noqa: E402
-from importlib import metadata  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-from django.core.exceptions import PermissionDenied  # noqa: E402
-from django.db import transaction  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
-from tasks.exporters import HashingWriter, OpenAIWriter, TasksWriter, tools_fragment  # noqa: E402
-
-from .models import Export  # noqa: E402
 
 SEEDS_PER_BATCH_SEED = 1000
 _pool: SandboxPool | None = None
@@ -527,10 +526,6 @@ EXPORT = batches.BatchKind(name="export", job_name="scaleenv.export", noun="expo
 # Batches started from the browser (issue 9, item 6). The request creates or resumes the batch and
 # sends its jobs after the transaction commits; Celery workers do the work, never the request.
 
-from dataclasses import field as _field  # noqa: E402
-from typing import Callable  # noqa: E402
-
-from django.db import transaction  # noqa: E402
 
 BROKER_ERROR = "Could not send the jobs to the broker"
 

@@ -35,7 +35,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from environments.runtime import statekit
 from environments.runtime.executor import EnvironmentBundle
 from scaleenv_site.api import BadInput, check_value
-from tasks.instantiation import DomainView, ToolView, domain_bundle
+from tasks.instantiation import ToolView, domain_bundle
 from tasks.rollout.episode import STOP, score, system_prompt, tool_message_content
 from tasks.rollout.user import ScriptedUser
 from tasks.spec import TaskSpec, build_task_spec

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import reviews, selectors
-from .api import visible_runs
-from .models import Task
+from environments import batches as batch_lifecycle
+from environments.models import Batch
 
+from . import batch_forms, quality, reviews, selectors, services
+from .api import visible_runs
+from .models import Export, Task
+from .services import start_export
 
 TASKS_PER_PAGE = 50
 
@@ -306,13 +312,6 @@ def review_bulk(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------
 # Batches from the browser and quality over time (issue 9, items 6 and 7)
 
-from django.conf import settings  # noqa: E402
-from django.http import Http404  # noqa: E402
-
-from environments import batches as batch_lifecycle  # noqa: E402
-from environments.models import Batch  # noqa: E402
-
-from . import batch_forms, quality, services  # noqa: E402
 
 BATCHES_PER_PAGE = 25
 
@@ -442,12 +441,6 @@ def quality_page(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------
 # Exports (item 8): the list with its start form, the polled row, the permission-checked download
 
-from django import forms  # noqa: E402
-from django.core.exceptions import PermissionDenied  # noqa: E402
-from django.http import FileResponse  # noqa: E402
-
-from .models import Export  # noqa: E402
-from .services import start_export  # noqa: E402
 
 EXPORTS_PER_PAGE = 25
 

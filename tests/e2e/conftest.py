@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 # Playwright's sync API keeps an event loop on this thread; the ORM calls in these tests are
 # still synchronous, so tell Django not to refuse them.
@@ -49,3 +51,19 @@ def sign_in(browser, live_server, role: str = "Curator", name: str | None = None
 @pytest.fixture
 def curator_page(browser, live_server):
     return sign_in(browser, live_server, "Curator")
+
+
+def shots() -> Path:
+    """Where the browser tests leave their screenshots (looked at by people, kept out of git)."""
+    folder = Path(settings.BASE_DIR) / "var" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def watch(page) -> list[str]:
+    """Page errors and Content-Security-Policy violations, collected as they happen."""
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+    page.on("console", lambda msg: problems.append(f"console: {msg.text}")
+            if msg.type == "error" or "Content Security Policy" in msg.text else None)
+    return problems

@@ -18,31 +18,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from django.conf import settings
 
 from environments.models import Batch, BatchItem, Domain
 from tasks.loadbench import database_url, free_port
 from tasks.models import Run, Task
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import shots, sign_in, watch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def shots() -> Path:
-    folder = Path(settings.BASE_DIR) / "var" / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def watch(page) -> list[str]:
-    """Page errors and Content-Security-Policy violations, collected as they happen."""
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-    page.on("console", lambda msg: problems.append(f"console: {msg.text}")
-            if msg.type == "error" or "Content Security Policy" in msg.text else None)
-    return problems
 
 
 def _stop(proc: subprocess.Popen) -> None:

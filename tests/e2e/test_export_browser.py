@@ -13,25 +13,11 @@ from environments import batches
 from tasks import services
 from tasks.models import Export, ReviewStatus, Task
 from tests.conftest import account
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import shots, sign_in, watch
 from tests.tasks.conftest import stored_tasks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-
-def shots() -> Path:
-    folder = Path(settings.BASE_DIR) / "var" / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def watch(page) -> list[str]:
-    """Page errors and Content-Security-Policy violations, collected as they happen."""
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-    page.on("console", lambda msg: problems.append(f"console: {msg.text}")
-            if msg.type == "error" or "Content Security Policy" in msg.text else None)
-    return problems
 
 
 @pytest.fixture

@@ -4,32 +4,18 @@ and collapse every step with `e`. No page error, no CSP violation. Screenshots i
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from environments import batches
 from tasks import selectors, services
 from tasks.models import Run, RunStep
 from tests.tasks.conftest import stored_tasks
 from tests.tasks.test_run_replay import wrong_write
+from tests.e2e.conftest import shots, watch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-
-def shots() -> Path:
-    folder = Path(settings.BASE_DIR) / "var" / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def watch(page) -> list[str]:
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("console", lambda msg: problems.append(f"console: {msg.text}")
-            if msg.type == "error" or "Content Security Policy" in msg.text else None)
-    return problems
 
 
 def current(page) -> int:
