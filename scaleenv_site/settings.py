@@ -285,6 +285,8 @@ SCALEENV_SESSION_MAX_ARGUMENT_BYTES = env_int("SCALEENV_SESSION_MAX_ARGUMENT_BYT
 SCALEENV_SESSION_MAX_OBSERVATION_CHARS = env_int("SCALEENV_SESSION_MAX_OBSERVATION_CHARS", 16_000)
 SCALEENV_SESSION_MAX_MESSAGE_CHARS = env_int("SCALEENV_SESSION_MAX_MESSAGE_CHARS", 8_000)
 SCALEENV_SESSION_STATE_CACHE = env_int("SCALEENV_SESSION_STATE_CACHE", 256)  # session states a process keeps
+# How long a call waits while other calls on the same session go first before it answers 409.
+SCALEENV_SESSION_BUSY_SECONDS = env_float("SCALEENV_SESSION_BUSY_SECONDS", 10.0)
 # A token's account and its permissions are remembered this long per process (0: read every time),
 # so a revoked token or a changed role takes effect within it.
 SCALEENV_AUTH_CACHE_SECONDS = env_int("SCALEENV_AUTH_CACHE_SECONDS", 30)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
@@ -143,6 +144,28 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+_server_groups: dict[str, int] = {}  # base URL -> process group of a server started here
+
+
+def server_cpu_seconds(base_url: str) -> float | None:
+    """CPU time (user + system) used so far by every process of a server started by
+    ``running_server`` (Linux /proc; None elsewhere or for another server)."""
+    group = _server_groups.get(base_url)
+    if group is None or not Path("/proc").is_dir():
+        return None
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == group:  # pgrp; utime and stime follow at 11 and 12
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def running_server(kind: str, workers: int, threads: int, env: dict[str, str] | None = None) -> Iterator[str]:
     """A server on a free loopback port until the block ends: ``gunicorn`` (``workers`` processes
@@ -175,8 +198,10 @@ def running_server(kind: str, workers: int, threads: int, env: dict[str, str] | 
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{kind} did not answer /healthz within 60 s; see {log.name}")
             time.sleep(0.2)
+        _server_groups[base] = server.pid
         yield base
     finally:
+        _server_groups.pop(base, None)
         try:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=20)
@@ -202,12 +227,30 @@ class SessionOutcome:
     reward: float | None = None
 
 
-async def _start(client: httpx.AsyncClient, token: str, play: Play) -> SessionOutcome:
+class _Answer:
+    """A response read in full: status, body text and its JSON."""
+
+    def __init__(self, status: int, text: str) -> None:
+        self.status_code, self.text = status, text
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+async def _post(client: aiohttp.ClientSession, path: str, headers: dict[str, str],
+                body: dict[str, Any] | None = None) -> _Answer:
+    async with client.post(path, data=json.dumps(body) if body is not None else None,
+                           headers={**headers, "Content-Type": "application/json"} if body is not None else headers,
+                           ) as answer:
+        return _Answer(answer.status, await answer.text())
+
+
+async def _start(client: aiohttp.ClientSession, token: str, play: Play) -> SessionOutcome:
     outcome = SessionOutcome(play, headers={"Authorization": f"Token {token}"})
     try:
-        started = await client.post("/api/sessions/", json={"task": play.task_id, "agent_model": "bench-oracle"},
-                                    headers=outcome.headers)
-    except httpx.HTTPError as exc:
+        started = await _post(client, "/api/sessions/", outcome.headers,
+                              {"task": play.task_id, "agent_model": "bench-oracle"})
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         outcome.errors.append(f"start: {type(exc).__name__}: {exc}")
         return outcome
     if started.status_code != 201:
@@ -217,7 +260,7 @@ async def _start(client: httpx.AsyncClient, token: str, play: Play) -> SessionOu
     return outcome
 
 
-async def _play(client: httpx.AsyncClient, outcome: SessionOutcome, think_s: float) -> SessionOutcome:
+async def _play(client: aiohttp.ClientSession, outcome: SessionOutcome, think_s: float) -> SessionOutcome:
     """Send the oracle's actions one after another, comparing each answer with the in-process one."""
     if outcome.session is None:
         return outcome
@@ -228,8 +271,8 @@ async def _play(client: httpx.AsyncClient, outcome: SessionOutcome, think_s: flo
                 await asyncio.sleep(think_s)
             if action.kind == "tool":
                 began = time.perf_counter()
-                answer = await client.post(f"/api/sessions/{session}/tool-calls/",
-                                           json={"name": action.name, "arguments": action.arguments}, headers=headers)
+                answer = await _post(client, f"/api/sessions/{session}/tool-calls/", headers,
+                                     {"name": action.name, "arguments": action.arguments})
                 outcome.latencies_ms.append((time.perf_counter() - began) * 1000)
                 if answer.status_code != 200:
                     outcome.errors.append(f"tool {action.name} {answer.status_code}: {answer.text[:200]}")
@@ -238,8 +281,7 @@ async def _play(client: httpx.AsyncClient, outcome: SessionOutcome, think_s: flo
                 if answer.json()["content"] != action.expected:
                     outcome.mismatches.append(f"{action.name}: observation differs from the in-process episode")
                 continue
-            answer = await client.post(f"/api/sessions/{session}/messages/", json={"content": action.content},
-                                       headers=headers)
+            answer = await _post(client, f"/api/sessions/{session}/messages/", headers, {"content": action.content})
             if answer.status_code != 200:
                 outcome.errors.append(f"message {answer.status_code}: {answer.text[:200]}")
                 return outcome
@@ -250,14 +292,14 @@ async def _play(client: httpx.AsyncClient, outcome: SessionOutcome, think_s: flo
             if body.get("finished"):
                 outcome.reward = body.get("reward")
                 return outcome
-        final = await client.post(f"/api/sessions/{session}/finish/", headers=headers)
+        final = await _post(client, f"/api/sessions/{session}/finish/", headers)
         outcome.reward = final.json().get("reward") if final.status_code == 200 else None
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         outcome.errors.append(f"{type(exc).__name__}: {exc}")
     return outcome
 
 
-async def _slot(client: httpx.AsyncClient, token: str, plays: list[Play], offset: int, episodes: int,
+async def _slot(client: aiohttp.ClientSession, token: str, plays: list[Play], offset: int, episodes: int,
                 think_s: float, ready: list[int], gate: asyncio.Event) -> list[SessionOutcome]:
     """One agent slot: ``episodes`` sessions one after another (the first starts before the clock)."""
     played = []
@@ -272,8 +314,11 @@ async def _slot(client: httpx.AsyncClient, token: str, plays: list[Play], offset
 
 async def _load(base_url: str, tokens: list[str], plays: list[Play], sessions: int, episodes: int,
                 think_ms: float) -> tuple[list[SessionOutcome], float]:
-    limits = httpx.Limits(max_connections=sessions, max_keepalive_connections=sessions)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) as client:
+    # aiohttp's C parser keeps the load generator's own CPU small: it shares the cores with the server
+    # (httpx took ~3 ms of CPU a request here, a third of the machine at full load).
+    connector = aiohttp.TCPConnector(limit=sessions, limit_per_host=sessions, keepalive_timeout=30)
+    async with aiohttp.ClientSession(base_url=base_url, connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=120)) as client:
         gate, ready = asyncio.Event(), []
         slots = [asyncio.create_task(_slot(client, tokens[i % len(tokens)], plays, i, episodes, think_ms / 1000, ready,
                                            gate)) for i in range(sessions)]
@@ -324,7 +369,10 @@ def run_load(base_url: str, tokens: list[str], plays: list[Play], sessions: int,
              think_ms: float) -> dict[str, Any]:
     """Keep ``sessions`` sessions in flight against ``base_url`` (each slot plays ``episodes`` episodes
     in turn) and check every one of them."""
+    cpu_before, server_before = time.process_time(), server_cpu_seconds(base_url)
     outcomes, seconds = asyncio.run(_load(base_url, tokens, plays, sessions, episodes, think_ms))
+    client_cpu, server_after = time.process_time() - cpu_before, server_cpu_seconds(base_url)
+    server_cpu = None if server_before is None or server_after is None else round(server_after - server_before, 2)
     latencies = [ms for o in outcomes for ms in o.latencies_ms]
     rewards = [o.reward for o in outcomes]
     checked = check(outcomes)
@@ -333,7 +381,8 @@ def run_load(base_url: str, tokens: list[str], plays: list[Play], sessions: int,
         "tool_calls": len(latencies), "calls_per_s": round(len(latencies) / seconds, 1) if seconds else 0.0,
         "requests_per_s": round((sum(len(o.acknowledged) for o in outcomes) + 2 * len(outcomes)) / seconds, 1),
         "p50_ms": round(percentile(latencies, 0.50), 1), "p95_ms": round(percentile(latencies, 0.95), 1),
-        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1), "client_cpu_s": round(client_cpu, 2),
+        "server_cpu_s": server_cpu,
         "errors": sum(len(o.errors) for o in outcomes), "first_errors": [e for o in outcomes for e in o.errors][:5],
         "contaminated_sessions": sum(1 for o in outcomes if o.mismatches),
         "rewards_one": sum(1 for r in rewards if r == 1.0), "expected_rewards_one": sum(

@@ -2,9 +2,16 @@
 
 Correct under any concurrency, in threaded and multi-process servers:
 
-* every call on a session runs inside one transaction that first locks the session's row
-  (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's immediate transactions lock the database), so
-  calls on one session are serialized and each acknowledged call is stored, in order;
+* tool calls and scripted-user messages are serialized by a version check: the work (the sandbox
+  call, the user's reply) is done on a snapshot of the session read without a lock, then one short
+  transaction moves the session on only if no other call did meanwhile (a conditional ``UPDATE`` on
+  its step count and state version), and appends the steps; a call that lost the race is redone on
+  the new snapshot (calls of one process on one session also queue on a process-local lock), and
+  only a session kept busy past SCALEENV_SESSION_BUSY_SECONDS answers 409. So each acknowledged
+  call is stored, in order, and the database is held for milliseconds, not for the tool's run
+  (on SQLite a write transaction locks the whole database);
+* finishing, expiring and the LLM user's turns lock the session's row (``SELECT … FOR UPDATE`` on
+  PostgreSQL; SQLite's immediate transactions lock the database);
 * steps are appended as ``RunStep`` rows (never a rewritten list);
 * the state is s0 plus the diffs of the session's successful calls; each process keeps the latest
   state of recently used sessions and rebuilds it from the rows when another process served the
@@ -19,7 +26,9 @@ a server error. Limits come from settings (README, "Limits").
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 from collections import OrderedDict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -54,6 +63,12 @@ class SessionError(Exception):
 
 
 class SessionClosed(SessionError):
+    status = 409
+
+
+class SessionBusy(SessionError):
+    """Other calls on the session kept it moving for longer than SCALEENV_SESSION_BUSY_SECONDS."""
+
     status = 409
 
 
@@ -112,6 +127,31 @@ class _States:
 
 
 _states = _States(getattr(settings, "SCALEENV_SESSION_STATE_CACHE", 256))
+
+
+class _Users:
+    """run id -> (step count, scripted user) as this process left it after the session's last
+    message, so the next message skips replaying the conversation. An entry is taken out while a
+    message is being answered (the user changes as it answers) and put back only once stored."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[int, tuple[int, ScriptedUser]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, run_id: int, step_count: int) -> ScriptedUser | None:
+        with self._lock:
+            item = self._items.pop(run_id, None)
+        return item[1] if item is not None and item[0] == step_count else None
+
+    def put(self, run_id: int, step_count: int, user: ScriptedUser) -> None:
+        with self._lock:
+            self._items[run_id] = (step_count, user)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_users = _Users(getattr(settings, "SCALEENV_SESSION_STATE_CACHE", 256))
 
 
 def _capped(text: str, limit: int) -> tuple[str, bool]:
@@ -205,8 +245,10 @@ def start_session(task: Task, owner: Any, agent_model: str = "", user: str = "sc
                                  termination=Run.Termination.RUNNING, owner=owner, step_count=1,
                                  last_activity_at=timezone.now())
         RunStep.objects.create(run=run, index=0, kind=RunStep.Kind.USER, content=opening)
-        # The first call then starts from memory instead of reloading s0.
+        # The first call then starts from memory instead of reloading s0, the first message from a fresh user.
         transaction.on_commit(lambda: _states.put(run.pk, 0, spec.s0, 0))
+        if user != "llm" and spec.script is not None:
+            transaction.on_commit(lambda: _users.put(run.pk, 1, ScriptedUser(spec.script)))
     return run, messages, spec.tools
 
 
@@ -224,6 +266,69 @@ def _locked(run_id: int, owner: Any) -> Run:
     if run is None:
         raise Run.DoesNotExist(run_id)
     return run
+
+
+_SNAPSHOT_FIELDS = ("id", "termination", "user", "step_count", "ids_used", "state_version", "tool_errors",
+                    "last_activity_at", "created_at", "owner_id", "task__id", "task__content_hash", "task__domain__id",
+                    "task__domain__spec_hash", "task__domain__slug")
+# Calls of this process on one session queue here instead of racing each other's version checks
+# (striped: a fixed number of locks, whatever the number of sessions).
+_session_queues = [threading.Lock() for _ in range(64)]
+
+
+def _snapshot(run_id: int, owner: Any) -> Run:
+    """The session row as it is now, read without a lock; ends it first (under the lock) when it
+    idled too long or reached its step limit, and refuses a finished one."""
+    run = (Run.objects.select_related("task", "task__domain").only(*_SNAPSHOT_FIELDS)
+           .filter(pk=run_id, owner=owner, agent="external").first())
+    if run is None:
+        raise Run.DoesNotExist(run_id)
+    if not run.is_open:
+        raise SessionClosed(f"session {run.pk} is finished ({run.termination}); start a new one")
+    idle = timedelta(seconds=settings.SCALEENV_SESSION_IDLE_SECONDS)
+    if (run.last_activity_at and timezone.now() - run.last_activity_at > idle) or (
+            run.step_count >= settings.SCALEENV_SESSION_MAX_STEPS):
+        with transaction.atomic():
+            closed = _close_if_due(_locked(run_id, owner))
+        if closed is not None:
+            raise SessionClosed(closed)
+    return run
+
+
+def _advance(run: Run, steps: list[RunStep], **extra: Any) -> bool:
+    """Inside the caller's transaction: append ``steps`` (numbered from the snapshot's step count)
+    and move the session on, only if no other call moved it since ``run`` was read. On success the
+    transaction holds the session's row (the database on SQLite) until it ends."""
+    moved = Run.objects.filter(
+        pk=run.pk, termination=Run.Termination.RUNNING, step_count=run.step_count, state_version=run.state_version,
+    ).update(step_count=run.step_count + len(steps), last_activity_at=timezone.now(), **extra)
+    if not moved:
+        return False
+    for offset, step in enumerate(steps):
+        step.run_id, step.index = run.pk, run.step_count + offset
+    RunStep.objects.bulk_create(steps)
+    run.step_count += len(steps)
+    return True
+
+
+def _serialized(run_id: int, owner: Any, attempt: Any) -> Any:
+    """``attempt(snapshot)`` until one commits (it returns None when another call moved the session
+    on first); 409 once the session stayed busy past SCALEENV_SESSION_BUSY_SECONDS."""
+    patience = settings.SCALEENV_SESSION_BUSY_SECONDS
+    deadline = time.monotonic() + patience
+    queue = _session_queues[run_id % len(_session_queues)]
+    if not queue.acquire(timeout=patience):
+        raise SessionBusy(f"session {run_id} is busy with other calls; retry")
+    try:
+        while True:
+            result = attempt(_snapshot(run_id, owner))
+            if result is not None:
+                return result
+            if time.monotonic() > deadline:
+                raise SessionBusy(f"session {run_id} is busy with other calls; retry")
+            time.sleep(random.uniform(0.001, 0.01))  # another process's call won; let it finish
+    finally:
+        queue.release()
 
 
 def _close_if_due(run: Run) -> str | None:
@@ -289,81 +394,79 @@ def _parse_arguments(served: _Served, tool: ToolView, arguments: Any) -> tuple[d
 
 
 def call_tool(run_id: int, owner: Any, name: Any, arguments: Any) -> dict[str, Any]:
-    """Execute one tool call of the session; malformed calls come back as error observations.
+    """Execute one tool call of the session; malformed calls come back as error observations."""
+    return _serialized(run_id, owner, lambda run: _try_call(run, name, arguments))
+
+
+def _try_call(run: Run, name: Any, arguments: Any) -> dict[str, Any] | None:
+    """One tool call on the snapshot ``run``: executed in a sandbox leased to this request, then
+    stored if the session has not moved on meanwhile (else None, and nothing is stored).
 
     The sandbox stays leased until the call is committed; only then is it marked as holding the
     session's new state (``holder``), so the session's next call in this process can skip the
-    reset. A rolled-back call leaves the mark unset."""
+    reset. A call that is not stored leaves the mark unset."""
     with ExitStack() as leases:
+        served = _specs.get(run.task)
+        stored_arguments = arguments
+        if not isinstance(stored_arguments, (dict, list, str, int, float, bool)) and stored_arguments is not None:
+            stored_arguments = str(stored_arguments)
+        tool = served.tools.get(name) if isinstance(name, str) else None
+        executed, diff, duration, held = False, {}, 0.0, None
+        ids_used, version = run.ids_used, run.state_version
+        if tool is None:
+            result = {"outcome": "anticipated_rejection", "error_type": "UnknownTool",
+                      "error": f"there is no tool named {str(name)[:80]!r}"}
+        else:
+            parsed, problem = _parse_arguments(served, tool, arguments)
+            if problem:
+                error_type, _, message = problem.partition(": ")
+                result = {"outcome": "anticipated_rejection", "error_type": error_type, "error": message}
+            else:
+                stored_arguments = parsed
+                holder = (run.pk, run.state_version)
+                sandbox = leases.enter_context(sandbox_pool().lease(served.bundle, holder=holder))
+                state = _states.get(run.pk, run.state_version) if sandbox.holder == holder else None
+                if state is None:
+                    state, ids_used = _state(run)
+                    sandbox.reset(state)
+                    sandbox.set_ids_used(ids_used)
+                sandbox.holder = None  # until this call is stored
+                result = sandbox.call(tool.name, parsed)
+                executed, diff = True, result.get("diff") or {}
+                duration = float(result.get("duration_ms") or 0.0)
+                if result["outcome"] == "success" and diff:
+                    state = statekit.apply_diff_shared(state, diff)
+                ids_used, version = sandbox.ids_used, run.state_version + 1
+                held = (sandbox, (run.pk, version), state, ids_used)
+        content, truncated = _capped(tool_message_content(result), settings.SCALEENV_SESSION_MAX_OBSERVATION_CHARS)
+        arguments_text = json.dumps(stored_arguments, default=str)
+        if len(arguments_text) > settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES:
+            stored_arguments = {"truncated": _capped(arguments_text, settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES)[0]}
+        step = RunStep(kind=RunStep.Kind.TOOL_CALL, tool=str(name)[:200] if name is not None else "",
+                       arguments=stored_arguments, outcome=result["outcome"], observation=content, diff=diff,
+                       duration_ms=duration, executed=executed)
+        failed = result["outcome"] != "success"
         with transaction.atomic():
-            run = _locked(run_id, owner)
-            closed = _close_if_due(run)
-            if closed is None:
-                result, held = _call_locked(run, name, arguments, leases)
-        if closed is not None:
-            raise SessionClosed(closed)
+            if not _advance(run, [step], ids_used=ids_used, state_version=version,
+                            tool_errors=F("tool_errors") + int(failed)):
+                return None
         if held is not None:
             sandbox, holder, state, ids_used = held
             sandbox.holder = holder
             _states.put(holder[0], holder[1], state, ids_used)
-    return result
-
-
-def _call_locked(run: Run, name: Any, arguments: Any, leases: ExitStack) -> tuple[dict[str, Any], Any]:
-    """One tool call of a session, inside the caller's transaction with the session locked; returns
-    the answer and, for an executed call, (sandbox, its holder mark, the new state, ids used)."""
-    served = _specs.get(run.task)
-    stored_arguments = arguments
-    if not isinstance(stored_arguments, (dict, list, str, int, float, bool)) and stored_arguments is not None:
-        stored_arguments = str(stored_arguments)
-    tool = served.tools.get(name) if isinstance(name, str) else None
-    executed, diff, duration, held = False, {}, 0.0, None
-    if tool is None:
-        result = {"outcome": "anticipated_rejection", "error_type": "UnknownTool",
-                  "error": f"there is no tool named {str(name)[:80]!r}"}
-    else:
-        parsed, problem = _parse_arguments(served, tool, arguments)
-        if problem:
-            error_type, _, message = problem.partition(": ")
-            result = {"outcome": "anticipated_rejection", "error_type": error_type, "error": message}
-        else:
-            stored_arguments = parsed
-            holder = (run.pk, run.state_version)
-            sandbox = leases.enter_context(sandbox_pool().lease(served.bundle, holder=holder))
-            state = _states.get(run.pk, run.state_version) if sandbox.holder == holder else None
-            if state is None:
-                state, ids_used = _state(run)
-                sandbox.reset(state)
-                sandbox.set_ids_used(ids_used)
-            sandbox.holder = None  # until this call is committed
-            result = sandbox.call(tool.name, parsed)
-            executed, diff = True, result.get("diff") or {}
-            duration = float(result.get("duration_ms") or 0.0)
-            if result["outcome"] == "success" and diff:
-                state = statekit.apply_diff_shared(state, diff)
-            run.ids_used, run.state_version = sandbox.ids_used, run.state_version + 1
-            held = (sandbox, (run.pk, run.state_version), state, run.ids_used)
-    content, truncated = _capped(tool_message_content(result), settings.SCALEENV_SESSION_MAX_OBSERVATION_CHARS)
-    arguments_text = json.dumps(stored_arguments, default=str)
-    if len(arguments_text) > settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES:
-        stored_arguments = {"truncated": _capped(arguments_text, settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES)[0]}
-    step = _append(run, kind=RunStep.Kind.TOOL_CALL, tool=str(name)[:200] if name is not None else "",
-                   arguments=stored_arguments, outcome=result["outcome"], observation=content, diff=diff,
-                   duration_ms=duration, executed=executed)
-    failed = result["outcome"] != "success"
-    _touch(run, ids_used=run.ids_used, state_version=run.state_version, tool_errors=F("tool_errors") + int(failed))
     return {"tool_call_id": f"call_{step.index}", "outcome": result["outcome"], "content": content, "error": failed,
-            "truncated": truncated}, held
+            "truncated": truncated}
 
 
 def send_message(run_id: int, owner: Any, content: str) -> dict[str, Any]:
     """The agent says something; the simulated user answers (or the agent ends with ###STOP###)."""
+    scripted = _serialized(run_id, owner, lambda run: _LLM_USER if run.user == "llm" else _try_message(run, content))
+    if scripted is not _LLM_USER:
+        return scripted
     with transaction.atomic():
         run = _locked(run_id, owner)
         closed = _close_if_due(run)
         if closed is None:
-            if run.user != "llm":
-                return _message_locked(run, content)
             said = _llm_message_locked(run, content)
             if isinstance(said, dict):  # the agent ended the session
                 return said
@@ -415,24 +518,37 @@ def _llm_reply(run_id: int, owner: Any, text: str, said: list[str], heard: list[
         return {"user": reply, "finished": False}
 
 
-def _message_locked(run: Run, content: str) -> dict[str, Any]:
-    """One agent message and the user's reply, inside the caller's transaction with the session locked."""
+_LLM_USER = object()  # the session's user is a model: its turn takes the locked path below
+
+
+def _try_message(run: Run, content: str) -> dict[str, Any] | None:
+    """One agent message and the scripted user's reply on the snapshot ``run``, stored if the
+    session has not moved on meanwhile (else None, and nothing is stored)."""
     text, _ = _capped(content, settings.SCALEENV_SESSION_MAX_MESSAGE_CHARS)
-    earlier = list(RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.MESSAGE).order_by("index")
-                   .values_list("content", flat=True))
-    _append(run, kind=RunStep.Kind.MESSAGE, content=text)
+    said = RunStep(kind=RunStep.Kind.MESSAGE, content=text)
     if STOP in text:
-        _touch(run)
-        return {"user": None, "finished": True, **_finish_locked(run, Run.Termination.AGENT_STOP)}
+        with transaction.atomic():
+            if not _advance(run, [said]):
+                return None
+            return {"user": None, "finished": True, **_finish_locked(run, Run.Termination.AGENT_STOP)}
     spec = _spec(run.task)
+    user = None
     if spec.script is None:
         reply = f"Thanks. {STOP}"
-    else:  # the scripted user is deterministic: rebuilt from the conversation so far, in any process
-        reply = ScriptedUser.replay(spec.script, earlier).respond(text)
-    _append(run, kind=RunStep.Kind.USER, content=reply)
-    _touch(run)
-    if STOP in reply:
-        return {"user": reply, "finished": True, **_finish_locked(run, Run.Termination.USER_STOP)}
+    else:  # the scripted user is deterministic: kept by this process, or rebuilt from the conversation
+        user = _users.take(run.pk, run.step_count)
+        if user is None:
+            earlier = list(RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.MESSAGE, index__lt=run.step_count)
+                           .order_by("index").values_list("content", flat=True))
+            user = ScriptedUser.replay(spec.script, earlier)
+        reply = user.respond(text)
+    with transaction.atomic():
+        if not _advance(run, [said, RunStep(kind=RunStep.Kind.USER, content=reply)]):
+            return None
+        if STOP in reply:
+            return {"user": reply, "finished": True, **_finish_locked(run, Run.Termination.USER_STOP)}
+    if user is not None:
+        _users.put(run.pk, run.step_count, user)
     return {"user": reply, "finished": False}
 
 

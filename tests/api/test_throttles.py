@@ -31,3 +31,23 @@ def test_the_fourth_request_in_a_window_is_refused_with_retry_after_and_others_g
     assert bob.get("/api/domains/").status_code == 200  # counted per account
     clock[0] = 660.0  # the next window
     assert alice.get("/api/domains/").status_code == 200
+
+
+@pytest.mark.services
+def test_with_redis_one_counter_per_window_counts_every_request_and_expires():
+    """The Redis path (one pipelined INCR + EXPIRE) against the real server: counts from 1, is read
+    back by Django's cache API, and carries the window's time to live."""
+    from django.core.cache.backends.redis import RedisCache
+
+    redis_cache = RedisCache("redis://127.0.0.1:6379/7", {})
+    key = "throttle_test:window"
+    redis_cache.delete(key)
+    assert [throttles.count_in_window(redis_cache, key, 61) for _ in range(3)] == [1, 2, 3]
+    assert redis_cache.get(key) == 3
+    client = redis_cache._cache.get_client(key)
+    assert 0 < client.ttl(redis_cache.make_and_validate_key(key)) <= 61
+    redis_cache.delete(key)
+
+
+def test_with_another_cache_the_counter_counts_from_one(three_per_minute):
+    assert [throttles.count_in_window(cache, "throttle_test:locmem", 61) for _ in range(3)] == [1, 2, 3]

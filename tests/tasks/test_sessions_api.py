@@ -340,11 +340,11 @@ def test_a_call_whose_transaction_fails_leaves_the_session_where_it_was(task, cl
     for call in task.gold_calls[:write]:
         assert sessions.call_tool(session, owner, call["tool"], call["args"])["outcome"] == "success"
     written = task.gold_calls[write]
-    real_append = sessions._append
-    monkeypatch.setattr(sessions, "_append", lambda run, **fields: (_ for _ in ()).throw(RuntimeError("db gone")))
-    with pytest.raises(RuntimeError):
-        sessions.call_tool(session, owner, written["tool"], written["args"])
-    monkeypatch.setattr(sessions, "_append", real_append)
+    # The step insert fails after the session row was moved on: the whole transaction must roll back.
+    with monkeypatch.context() as patched:
+        patched.setattr(RunStep.objects, "bulk_create", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("db gone")))
+        with pytest.raises(RuntimeError):
+            sessions.call_tool(session, owner, written["tool"], written["args"])
     assert Run.objects.get(pk=session).state_version == write  # the failed call left no trace
     assert sessions.call_tool(session, owner, written["tool"], written["args"])["outcome"] == "success"
 
@@ -355,3 +355,50 @@ def test_a_call_whose_transaction_fails_leaves_the_session_where_it_was(task, cl
     assert sessions._state(run)[0] == expected  # what this process keeps
     sessions._states.drop(run.pk)
     assert sessions._state(run)[0] == expected  # what any process rebuilds from the stored steps
+
+
+def test_a_call_that_loses_the_race_is_redone_on_the_new_state_and_stored_once(task, client, monkeypatch):
+    """Another process's call commits between this call's snapshot and its commit: the version
+    check refuses the stale attempt, which is redone on the session's new state; both calls are
+    stored in order, and the state is the two calls applied one after the other."""
+    from tasks import selectors, sessions
+    from tasks.instantiation import domain_bundle
+
+    session = start(client, task)
+    owner = Run.objects.get(pk=session).owner
+    first, second = task.gold_calls[0], task.gold_calls[min(1, len(task.gold_calls) - 1)]
+    real_snapshot, snapshots = sessions._snapshot, []
+
+    def snapshot_then_interloper(run_id, who):
+        run = real_snapshot(run_id, who)
+        snapshots.append(run.step_count)
+        if len(snapshots) == 1:  # the other process: a whole call, committed, on the same session
+            interloper = real_snapshot(run_id, who)
+            assert sessions._try_call(interloper, first["tool"], first["args"])["tool_call_id"] == "call_1"
+        return run
+
+    monkeypatch.setattr(sessions, "_snapshot", snapshot_then_interloper)
+    answer = sessions.call_tool(session, owner, second["tool"], second["args"])
+    assert snapshots == [1, 2]  # the stale attempt, then the redo on the new snapshot
+    assert answer["tool_call_id"] == "call_2" and answer["outcome"] == "success"
+    steps = list(RunStep.objects.filter(run_id=session, kind="tool_call").order_by("index"))
+    assert [(s.index, s.tool) for s in steps] == [(1, first["tool"]), (2, second["tool"])]
+    expected = services.sandbox_pool().get(domain_bundle(selectors.domain_view(task.domain))).run_sequence(
+        [first, second], state=task.s0, return_state=True)["state"]
+    run = Run.objects.get(pk=session)
+    assert run.state_version == 2 and run.step_count == 3
+    sessions._states.drop(run.pk)
+    assert sessions._state(run)[0] == expected
+
+
+def test_a_session_kept_busy_past_the_patience_answers_409_and_stores_nothing(task, client, monkeypatch, settings):
+    from tasks import sessions
+
+    session = start(client, task)
+    owner = Run.objects.get(pk=session).owner
+    settings.SCALEENV_SESSION_BUSY_SECONDS = 0.05
+    monkeypatch.setattr(sessions, "_advance", lambda run, steps, **extra: False)  # always someone else first
+    call = task.gold_calls[0]
+    with pytest.raises(sessions.SessionBusy):
+        sessions.call_tool(session, owner, call["tool"], call["args"])
+    assert RunStep.objects.filter(run_id=session).count() == 1 and Run.objects.get(pk=session).step_count == 1
