@@ -36,8 +36,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connections, router, transaction
+from django.db.models import F, Q
+from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -296,17 +297,29 @@ def _snapshot(run_id: int, owner: Any) -> Run:
 
 
 def _advance(run: Run, steps: list[RunStep], **extra: Any) -> bool:
-    """Inside the caller's transaction: append ``steps`` (numbered from the snapshot's step count)
-    and move the session on, only if no other call moved it since ``run`` was read. On success the
-    transaction holds the session's row (the database on SQLite) until it ends."""
-    moved = Run.objects.filter(
-        pk=run.pk, termination=Run.Termination.RUNNING, step_count=run.step_count, state_version=run.state_version,
-    ).update(step_count=run.step_count + len(steps), last_activity_at=timezone.now(), **extra)
-    if not moved:
-        return False
+    """Append ``steps`` (numbered from the snapshot's step count) and move the session on, in one
+    short transaction, only if no other call moved it since ``run`` was read; False (nothing
+    written) if one did. ``extra`` are more columns of the session to set (a finish's score).
+
+    Both statements are compiled before the transaction begins: on SQLite the transaction holds
+    the whole database, so it should hold it only for the statements themselves."""
     for offset, step in enumerate(steps):
         step.run_id, step.index = run.pk, run.step_count + offset
-    RunStep.objects.bulk_create(steps)
+    using = router.db_for_write(Run)
+    move = UpdateQuery(Run)
+    move.add_update_values({"step_count": run.step_count + len(steps), "last_activity_at": timezone.now(), **extra})
+    move.add_q(Q(pk=run.pk, termination=Run.Termination.RUNNING, step_count=run.step_count,
+                 state_version=run.state_version))
+    move_sql = move.get_compiler(using).as_sql()
+    append = InsertQuery(RunStep)
+    append.insert_values([f for f in RunStep._meta.concrete_fields if not f.primary_key], steps)
+    append_sql = append.get_compiler(using).as_sql()
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute(*move_sql)
+        if cursor.rowcount != 1:
+            return False
+        for statement in append_sql:
+            cursor.execute(*statement)
     run.step_count += len(steps)
     return True
 
@@ -446,10 +459,9 @@ def _try_call(run: Run, name: Any, arguments: Any) -> dict[str, Any] | None:
                        arguments=stored_arguments, outcome=result["outcome"], observation=content, diff=diff,
                        duration_ms=duration, executed=executed)
         failed = result["outcome"] != "success"
-        with transaction.atomic():
-            if not _advance(run, [step], ids_used=ids_used, state_version=version,
-                            tool_errors=F("tool_errors") + int(failed)):
-                return None
+        if not _advance(run, [step], ids_used=ids_used, state_version=version,
+                        tool_errors=F("tool_errors") + int(failed)):
+            return None
         if held is not None:
             sandbox, holder, state, ids_used = held
             sandbox.holder = holder
@@ -523,30 +535,33 @@ _LLM_USER = object()  # the session's user is a model: its turn takes the locked
 
 def _try_message(run: Run, content: str) -> dict[str, Any] | None:
     """One agent message and the scripted user's reply on the snapshot ``run``, stored if the
-    session has not moved on meanwhile (else None, and nothing is stored)."""
+    session has not moved on meanwhile (else None, and nothing is stored). When either side says
+    ###STOP###, the session is scored on the snapshot before the transaction and finished in it."""
     text, _ = _capped(content, settings.SCALEENV_SESSION_MAX_MESSAGE_CHARS)
-    said = RunStep(kind=RunStep.Kind.MESSAGE, content=text)
-    if STOP in text:
-        with transaction.atomic():
-            if not _advance(run, [said]):
-                return None
-            return {"user": None, "finished": True, **_finish_locked(run, Run.Termination.AGENT_STOP)}
-    spec = _spec(run.task)
-    user = None
-    if spec.script is None:
-        reply = f"Thanks. {STOP}"
-    else:  # the scripted user is deterministic: kept by this process, or rebuilt from the conversation
-        user = _users.take(run.pk, run.step_count)
-        if user is None:
-            earlier = list(RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.MESSAGE, index__lt=run.step_count)
-                           .order_by("index").values_list("content", flat=True))
-            user = ScriptedUser.replay(spec.script, earlier)
-        reply = user.respond(text)
-    with transaction.atomic():
-        if not _advance(run, [said, RunStep(kind=RunStep.Kind.USER, content=reply)]):
-            return None
-        if STOP in reply:
-            return {"user": reply, "finished": True, **_finish_locked(run, Run.Termination.USER_STOP)}
+    steps = [RunStep(kind=RunStep.Kind.MESSAGE, content=text)]
+    user, reply = None, None
+    if STOP not in text:
+        spec = _spec(run.task)
+        if spec.script is None:
+            reply = f"Thanks. {STOP}"
+        else:  # the scripted user is deterministic: kept by this process, or rebuilt from the conversation
+            user = _users.take(run.pk, run.step_count)
+            if user is None:
+                earlier = list(RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.MESSAGE,
+                                                      index__lt=run.step_count)
+                               .order_by("index").values_list("content", flat=True))
+                user = ScriptedUser.replay(spec.script, earlier)
+            reply = user.respond(text)
+        steps.append(RunStep(kind=RunStep.Kind.USER, content=reply))
+    ending = (Run.Termination.AGENT_STOP if STOP in text else
+              Run.Termination.USER_STOP if reply is not None and STOP in reply else None)
+    final = _final_score(run, ending, steps) if ending else {}
+    if not _advance(run, steps, **final):
+        return None
+    if ending:
+        transaction.on_commit(lambda: _states.drop(run.pk))
+        return {"user": reply, "finished": True,
+                "reward": final["reward"], "breakdown": final["breakdown"], "termination": ending}
     if user is not None:
         _users.put(run.pk, run.step_count, user)
     return {"user": reply, "finished": False}
@@ -588,22 +603,31 @@ def _observations(run: Run) -> list[Any]:
     return values
 
 
-def _finish_locked(run: Run, termination: str) -> dict[str, Any]:
-    """Score and close a locked, open session (inside the caller's transaction)."""
+def _final_score(run: Run, termination: str, pending: list[RunStep] | None = None) -> dict[str, Any]:
+    """The columns that finish the session as ``run`` stands plus its ``pending`` steps (messages
+    not yet stored): its score, final state and conversation."""
     spec = _spec(run.task)
     state, _ids = _state(run)
     messages = messages_of(run, spec)
+    for step in pending or []:
+        messages.append({"role": "user" if step.kind == RunStep.Kind.USER else "assistant", "content": step.content})
     reward, breakdown = score(spec, state, messages, _observations(run), termination)
     finished_at = timezone.now()
+    return {"termination": termination, "reward": reward, "breakdown": breakdown, "final_state": state,
+            "final_hash": statekit.state_hash(state), "messages": messages,
+            "seconds": round((finished_at - run.created_at).total_seconds(), 3)}
+
+
+def _finish_locked(run: Run, termination: str) -> dict[str, Any]:
+    """Score and close a locked, open session (inside the caller's transaction)."""
+    final = _final_score(run, termination)
     updated = Run.objects.filter(pk=run.pk, termination=Run.Termination.RUNNING).update(
-        termination=termination, reward=reward, breakdown=breakdown, final_state=state,
-        final_hash=statekit.state_hash(state), messages=messages, step_count=run.step_count,
-        seconds=round((finished_at - run.created_at).total_seconds(), 3), last_activity_at=finished_at)
+        step_count=run.step_count, last_activity_at=timezone.now(), **final)
     if not updated:  # already finished by another request: report what it recorded
         return result_of(Run.objects.only("reward", "breakdown", "termination").get(pk=run.pk))
     run.termination = termination
     transaction.on_commit(lambda: _states.drop(run.pk))
-    return {"reward": reward, "breakdown": breakdown, "termination": termination}
+    return {"reward": final["reward"], "breakdown": final["breakdown"], "termination": termination}
 
 
 def result_of(run: Run) -> dict[str, Any]:

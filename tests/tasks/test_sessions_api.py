@@ -5,6 +5,7 @@ import json
 import threading
 
 import pytest
+from django.db import DatabaseError
 from django.test import Client
 
 from tasks import services
@@ -341,9 +342,15 @@ def test_a_call_whose_transaction_fails_leaves_the_session_where_it_was(task, cl
         assert sessions.call_tool(session, owner, call["tool"], call["args"])["outcome"] == "success"
     written = task.gold_calls[write]
     # The step insert fails after the session row was moved on: the whole transaction must roll back.
+    class BrokenInsert(sessions.InsertQuery):
+        def get_compiler(self, *args, **kwargs):
+            compiler = super().get_compiler(*args, **kwargs)
+            compiler.as_sql = lambda: [("INSERT INTO no_such_table VALUES (1)", ())]
+            return compiler
+
     with monkeypatch.context() as patched:
-        patched.setattr(RunStep.objects, "bulk_create", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("db gone")))
-        with pytest.raises(RuntimeError):
+        patched.setattr(sessions, "InsertQuery", BrokenInsert)
+        with pytest.raises(DatabaseError):
             sessions.call_tool(session, owner, written["tool"], written["args"])
     assert Run.objects.get(pk=session).state_version == write  # the failed call left no trace
     assert sessions.call_tool(session, owner, written["tool"], written["args"])["outcome"] == "success"
