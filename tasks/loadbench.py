@@ -374,15 +374,17 @@ def run_load(base_url: str, tokens: list[str], plays: list[Play], sessions: int,
     client_cpu, server_after = time.process_time() - cpu_before, server_cpu_seconds(base_url)
     server_cpu = None if server_before is None or server_after is None else round(server_after - server_before, 2)
     latencies = [ms for o in outcomes for ms in o.latencies_ms]
+    requests = sum(len(o.acknowledged) for o in outcomes) + 2 * len(outcomes)  # with each start and finish
     rewards = [o.reward for o in outcomes]
     checked = check(outcomes)
     return {
         "sessions": sessions, "episodes": len(outcomes), "think_ms": think_ms, "seconds": round(seconds, 3),
         "tool_calls": len(latencies), "calls_per_s": round(len(latencies) / seconds, 1) if seconds else 0.0,
-        "requests_per_s": round((sum(len(o.acknowledged) for o in outcomes) + 2 * len(outcomes)) / seconds, 1),
+        "requests_per_s": round(requests / seconds, 1),
         "p50_ms": round(percentile(latencies, 0.50), 1), "p95_ms": round(percentile(latencies, 0.95), 1),
         "p99_ms": round(percentile(latencies, 0.99), 1), "client_cpu_s": round(client_cpu, 2),
-        "server_cpu_s": server_cpu,
+        "server_cpu_s": server_cpu, "server_ms_per_request": round(1000 * server_cpu / requests, 2) if (
+            server_cpu is not None and requests) else None,
         "errors": sum(len(o.errors) for o in outcomes), "first_errors": [e for o in outcomes for e in o.errors][:5],
         "contaminated_sessions": sum(1 for o in outcomes if o.mismatches),
         "rewards_one": sum(1 for r in rewards if r == 1.0), "expected_rewards_one": sum(

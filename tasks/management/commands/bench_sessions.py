@@ -80,5 +80,9 @@ class Command(BaseCommand):
             f"{r['replay_mismatches']}, unfinished {r['unfinished_sessions']}",
             f"  reward 1.0 in {r['rewards_one']}/{r['episodes']} sessions "
             f"(the in-process oracle: {r['expected_rewards_one']}/{r['episodes']})"]
+        if r.get("server_cpu_s") is not None:
+            cores = os.cpu_count() or 1
+            lines.append(f"  CPU: server {r['server_cpu_s']} s ({r['server_ms_per_request']} ms a request), load generator "
+                         f"{r['client_cpu_s']} s, of {round(cores * r['seconds'], 1)} core-seconds ({cores} cores)")
         lines += [f"  error: {e}" for e in r["first_errors"]]
         return "\n".join(lines)
