@@ -186,6 +186,25 @@ class ToolCall(serializers.Serializer):
                                       help_text="an object, or a JSON string of one (as OpenAI tool calls carry them)")
 
 
+def _plainly_valid(serializer: type[serializers.Serializer], data: Any) -> dict[str, Any] | None:
+    """The validated body of a tool call or a message when it is plainly valid (nearly every call of
+    a trainer), without instantiating the serializer, which costs more than the call's own work;
+    None for anything else, which the serializer then judges (and words the error). The request's
+    JSON parser has already refused NUL and lone surrogates (scaleenv_site/api.py)."""
+    if not isinstance(data, dict):
+        return None
+    if serializer is ToolCall and set(data) <= {"name", "arguments"}:
+        name, arguments = data.get("name"), data.get("arguments", {})
+        if (isinstance(name, str) and 0 < len(name) <= 200 and name == name.strip()
+                and isinstance(arguments, (dict, str))):
+            return {"name": name, "arguments": arguments}
+    if serializer is Message and set(data) == {"content"}:
+        content = data["content"]
+        if isinstance(content, str) and len(content) <= 20000:
+            return {"content": content}
+    return None
+
+
 class ToolResult(serializers.Serializer):
     tool_call_id = serializers.CharField()
     outcome = serializers.ChoiceField(choices=["success", "anticipated_rejection", "unexpected_failure"])
@@ -277,6 +296,9 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
 
     def _body(self, serializer: type[serializers.Serializer], run_id: int) -> dict[str, Any]:
         """The validated body; an invalid one is a 400 on the account's own session, a 404 on any other."""
+        plain = _plainly_valid(serializer, self.request.data)
+        if plain is not None:
+            return plain
         body = serializer(data=self.request.data)
         if not body.is_valid():
             self._run(run_id)

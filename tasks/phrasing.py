@@ -9,6 +9,7 @@ all name the same instant; "10 March" never matches "11 March".
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 
@@ -98,18 +99,25 @@ def humanize(value: Any) -> str:
 # Recognizing
 
 
+@functools.lru_cache(maxsize=512)  # the simulated user and the reward test one text against many phrases
 def normalize(text: str) -> str:
     text = text.lower().replace("’", "'")
     text = _ORDINAL.sub(r"\1", text)
     return re.sub(r"\s+", " ", text)
 
 
-def contains_word(text: str, phrase: str) -> bool:
-    """``phrase`` (one or more words) appears in ``text`` as whole words, case-insensitively."""
+@functools.lru_cache(maxsize=4096)
+def _phrase_pattern(phrase: str) -> re.Pattern[str] | None:
     words = [re.escape(w) for w in normalize(phrase).replace("_", " ").split()]
     if not words:
-        return False
-    return re.search(r"(?<![\w])" + r"[\s_-]+".join(words) + r"(?![\w])", normalize(text)) is not None
+        return None
+    return re.compile(r"(?<![\w])" + r"[\s_-]+".join(words) + r"(?![\w])")
+
+
+def contains_word(text: str, phrase: str) -> bool:
+    """``phrase`` (one or more words) appears in ``text`` as whole words, case-insensitively."""
+    pattern = _phrase_pattern(phrase)
+    return pattern is not None and pattern.search(normalize(text)) is not None
 
 
 def contains_any(text: str, phrases: tuple[str, ...] | list[str]) -> bool:

@@ -37,11 +37,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import F, Q
-from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 from jsonschema import Draft202012Validator, FormatChecker
 
+from environments.models import Domain
 from environments.runtime import statekit
 from environments.runtime.executor import EnvironmentBundle
 from scaleenv_site.api import BadInput, check_value
@@ -269,9 +268,26 @@ def _locked(run_id: int, owner: Any) -> Run:
     return run
 
 
-_SNAPSHOT_FIELDS = ("id", "termination", "user", "step_count", "ids_used", "state_version", "tool_errors",
-                    "last_activity_at", "created_at", "owner_id", "task__id", "task__content_hash", "task__domain__id",
-                    "task__domain__spec_hash", "task__domain__slug")
+def _snapshot_sql(using: str) -> str:
+    """One statement reading what a call needs of its session, its task and the domain: built once
+    per database (Django's query compiler costs more than the query, on every call)."""
+    found = _snapshot_statements.get(using)
+    if found is None:
+        q = connections[using].ops.quote_name
+        run, task, domain = Run._meta, Task._meta, Domain._meta
+        columns = ", ".join(f"r.{q(run.get_field(name).column)}" for name in _SNAPSHOT_RUN_FIELDS)
+        found = _snapshot_statements[using] = (
+            f"SELECT {columns}, t.{q('content_hash')} AS task_content_hash, t.{q('domain_id')} AS task_domain_id, "
+            f"d.{q('spec_hash')} AS domain_spec_hash, d.{q('slug')} AS domain_slug "
+            f"FROM {q(run.db_table)} r INNER JOIN {q(task.db_table)} t ON t.{q('id')} = r.{q('task_id')} "
+            f"INNER JOIN {q(domain.db_table)} d ON d.{q('id')} = t.{q('domain_id')} "
+            f"WHERE r.{q('id')} = %s AND r.{q('owner_id')} = %s AND r.{q('agent')} = %s")
+    return found
+
+
+_SNAPSHOT_RUN_FIELDS = ("id", "termination", "user", "step_count", "ids_used", "state_version", "tool_errors",
+                        "last_activity_at", "created_at", "owner", "task")
+_snapshot_statements: dict[str, str] = {}
 # Calls of this process on one session queue here instead of racing each other's version checks
 # (striped: a fixed number of locks, whatever the number of sessions).
 _session_queues = [threading.Lock() for _ in range(64)]
@@ -280,10 +296,15 @@ _session_queues = [threading.Lock() for _ in range(64)]
 def _snapshot(run_id: int, owner: Any) -> Run:
     """The session row as it is now, read without a lock; ends it first (under the lock) when it
     idled too long or reached its step limit, and refuses a finished one."""
-    run = (Run.objects.select_related("task", "task__domain").only(*_SNAPSHOT_FIELDS)
-           .filter(pk=run_id, owner=owner, agent="external").first())
+    using = router.db_for_read(Run)
+    run = next(iter(Run.objects.raw(_snapshot_sql(using), [run_id, owner.pk, "external"])), None)
     if run is None:
         raise Run.DoesNotExist(run_id)
+    # The task and its domain as select_related would load them: only these columns, the rest deferred.
+    run.task = Task.from_db(using, ["id", "content_hash", "domain_id"],
+                            [run.task_id, run.task_content_hash, run.task_domain_id])
+    run.task.domain = Domain.from_db(using, ["id", "spec_hash", "slug"],
+                                     [run.task_domain_id, run.domain_spec_hash, run.domain_slug])
     if not run.is_open:
         raise SessionClosed(f"session {run.pk} is finished ({run.termination}); start a new one")
     idle = timedelta(seconds=settings.SCALEENV_SESSION_IDLE_SECONDS)
@@ -296,30 +317,44 @@ def _snapshot(run_id: int, owner: Any) -> Run:
     return run
 
 
-def _advance(run: Run, steps: list[RunStep], **extra: Any) -> bool:
+def _advance(run: Run, steps: list[RunStep], errors: int = 0, **columns: Any) -> bool:
     """Append ``steps`` (numbered from the snapshot's step count) and move the session on, in one
     short transaction, only if no other call moved it since ``run`` was read; False (nothing
-    written) if one did. ``extra`` are more columns of the session to set (a finish's score).
+    written) if one did. ``errors`` is added to ``tool_errors``; ``columns`` are more columns of
+    the session to set (the new state version, a finish's score).
 
-    Both statements are compiled before the transaction begins: on SQLite the transaction holds
-    the whole database, so it should hold it only for the statements themselves."""
+    Both statements are built before the transaction begins and without Django's query compiler
+    (it cost more than the statements): on SQLite the transaction holds the whole database, so it
+    should hold it only for the writes."""
+    using = router.db_for_write(Run)
+    connection = connections[using]
+    q = connection.ops.quote_name
+    now = timezone.now()
+    values = {"step_count": run.step_count + len(steps), "last_activity_at": now, **columns}
+    assignments, parameters = [], []
+    for name, value in values.items():
+        field = Run._meta.get_field(name)
+        assignments.append(f"{q(field.column)} = %s")
+        parameters.append(field.get_db_prep_save(value, connection))
+    if errors:
+        assignments.append(f"{q('tool_errors')} = {q('tool_errors')} + %s")
+        parameters.append(errors)
+    move = (f"UPDATE {q(Run._meta.db_table)} SET {', '.join(assignments)} WHERE {q('id')} = %s AND "
+            f"{q('termination')} = %s AND {q('step_count')} = %s AND {q('state_version')} = %s",
+            [*parameters, run.pk, Run.Termination.RUNNING, run.step_count, run.state_version])
+    fields = [f for f in RunStep._meta.concrete_fields if not f.primary_key]
+    rows = []
     for offset, step in enumerate(steps):
         step.run_id, step.index = run.pk, run.step_count + offset
-    using = router.db_for_write(Run)
-    move = UpdateQuery(Run)
-    move.add_update_values({"step_count": run.step_count + len(steps), "last_activity_at": timezone.now(), **extra})
-    move.add_q(Q(pk=run.pk, termination=Run.Termination.RUNNING, step_count=run.step_count,
-                 state_version=run.state_version))
-    move_sql = move.get_compiler(using).as_sql()
-    append = InsertQuery(RunStep)
-    append.insert_values([f for f in RunStep._meta.concrete_fields if not f.primary_key], steps)
-    append_sql = append.get_compiler(using).as_sql()
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        cursor.execute(*move_sql)
+        rows.append([f.get_db_prep_save(f.pre_save(step, True), connection) for f in fields])
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    append = (f"INSERT INTO {q(RunStep._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+              f"VALUES {', '.join([row] * len(rows))}", [value for values_ in rows for value in values_])
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute(*move)
         if cursor.rowcount != 1:
             return False
-        for statement in append_sql:
-            cursor.execute(*statement)
+        cursor.execute(*append)
     run.step_count += len(steps)
     return True
 
@@ -459,8 +494,7 @@ def _try_call(run: Run, name: Any, arguments: Any) -> dict[str, Any] | None:
                        arguments=stored_arguments, outcome=result["outcome"], observation=content, diff=diff,
                        duration_ms=duration, executed=executed)
         failed = result["outcome"] != "success"
-        if not _advance(run, [step], ids_used=ids_used, state_version=version,
-                        tool_errors=F("tool_errors") + int(failed)):
+        if not _advance(run, [step], errors=int(failed), ids_used=ids_used, state_version=version):
             return None
         if held is not None:
             sandbox, holder, state, ids_used = held

@@ -86,3 +86,35 @@ def test_a_path_no_route_matches_answers_json_under_the_api_and_a_page_elsewhere
         assert response.status_code == 404 and response.json() == {"detail": "Not found."}, url
     page = page_client("Curator", "pages-404").get("/no-such-page/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("body", [
+    {"name": "find_customer", "arguments": {"email": "a@example.com"}}, {"name": "find_customer"},
+    {"name": "find_customer", "arguments": '{"email": "a@example.com"}'}, {"name": " padded "}, {"name": ""},
+    {"name": "x" * 200}, {"name": "x" * 201}, {"name": 7}, {"name": None}, {"name": "t", "arguments": [1]},
+    {"name": "t", "arguments": None}, {"name": "t", "extra": 1}, [], "text", {},
+])
+def test_the_fast_path_for_tool_call_bodies_agrees_with_the_serializer(body):
+    from tasks.api import ToolCall, _plainly_valid
+
+    fast, reference = _plainly_valid(ToolCall, body), ToolCall(data=body)
+    if fast is not None:  # it only ever answers for bodies the serializer accepts, with the same values
+        assert reference.is_valid() and dict(reference.validated_data) == fast
+    if isinstance(body, dict) and set(body) <= {"name", "arguments"} and isinstance(body.get("name"), str) \
+            and body["name"] == body["name"].strip() and 0 < len(body["name"]) <= 200 \
+            and isinstance(body.get("arguments", {}), (dict, str)):
+        assert fast is not None  # and it does answer for the plain ones
+
+
+@pytest.mark.parametrize("body", [
+    {"content": "hello"}, {"content": ""}, {"content": "  spaced  "}, {"content": "x" * 20000},
+    {"content": "x" * 20001}, {"content": None}, {"content": 5}, {"content": "a", "more": 1}, {},
+])
+def test_the_fast_path_for_message_bodies_agrees_with_the_serializer(body):
+    from tasks.api import Message, _plainly_valid
+
+    fast, reference = _plainly_valid(Message, body), Message(data=body)
+    if fast is not None:
+        assert reference.is_valid() and dict(reference.validated_data) == fast
+    else:
+        assert not (set(body) == {"content"} and isinstance(body["content"], str) and len(body["content"]) <= 20000)

@@ -342,14 +342,17 @@ def test_a_call_whose_transaction_fails_leaves_the_session_where_it_was(task, cl
         assert sessions.call_tool(session, owner, call["tool"], call["args"])["outcome"] == "success"
     written = task.gold_calls[write]
     # The step insert fails after the session row was moved on: the whole transaction must roll back.
-    class BrokenInsert(sessions.InsertQuery):
-        def get_compiler(self, *args, **kwargs):
-            compiler = super().get_compiler(*args, **kwargs)
-            compiler.as_sql = lambda: [("INSERT INTO no_such_table VALUES (1)", ())]
-            return compiler
+    from django.db.backends.utils import CursorWrapper
+
+    real_execute = CursorWrapper.execute
+
+    def failing_step_insert(self, sql, params=None):
+        if sql.startswith("INSERT INTO") and RunStep._meta.db_table in sql:
+            raise DatabaseError("disk gone")
+        return real_execute(self, sql, params)
 
     with monkeypatch.context() as patched:
-        patched.setattr(sessions, "InsertQuery", BrokenInsert)
+        patched.setattr(CursorWrapper, "execute", failing_step_insert)
         with pytest.raises(DatabaseError):
             sessions.call_tool(session, owner, written["tool"], written["args"])
     assert Run.objects.get(pk=session).state_version == write  # the failed call left no trace
