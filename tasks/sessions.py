@@ -33,6 +33,7 @@ from collections import OrderedDict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -223,9 +224,10 @@ def start_session(task: Task, owner: Any, agent_model: str = "", user: str = "sc
                   ) -> tuple[Run, list[dict[str, Any]], list[dict[str, Any]]]:
     """A new session on ``task`` for ``owner``: (run, first messages, tool schemas). ``user`` is the
     simulated user: ``scripted`` (deterministic) or ``llm`` (a model reading the task's scenario)."""
-    expire_idle_sessions(owner=owner)
     limit = settings.SCALEENV_SESSION_MAX_OPEN
-    if Run.objects.filter(owner=owner, agent="external", termination=Run.Termination.RUNNING).count() >= limit:
+    still_open = Run.objects.filter(owner=owner, agent="external", termination=Run.Termination.RUNNING)
+    # Idle sessions hold no slot: at the cap, they are expired first (not on every start: a query less).
+    if still_open.count() >= limit and (not expire_idle_sessions(owner=owner) or still_open.count() >= limit):
         raise TooManySessions(f"this account already has {limit} open sessions (SCALEENV_SESSION_MAX_OPEN); "
                               "finish some first")
     spec = _spec(task)  # the task row may hold only its id, content hash and domain
@@ -270,24 +272,29 @@ def _locked(run_id: int, owner: Any) -> Run:
 
 def _snapshot_sql(using: str) -> str:
     """One statement reading what a call needs of its session, its task and the domain: built once
-    per database (Django's query compiler costs more than the query, on every call)."""
+    per database (Django's query compiler costs more than the query, on every call). The session's
+    columns come in the model's field order, as ``Model.from_db`` takes them."""
     found = _snapshot_statements.get(using)
     if found is None:
         q = connections[using].ops.quote_name
-        run, task, domain = Run._meta, Task._meta, Domain._meta
-        columns = ", ".join(f"r.{q(run.get_field(name).column)}" for name in _SNAPSHOT_RUN_FIELDS)
+        columns = ", ".join(f"r.{q(f.column)}" for f in _snapshot_run_fields())
         found = _snapshot_statements[using] = (
-            f"SELECT {columns}, t.{q('content_hash')} AS task_content_hash, t.{q('domain_id')} AS task_domain_id, "
-            f"d.{q('spec_hash')} AS domain_spec_hash, d.{q('slug')} AS domain_slug "
-            f"FROM {q(run.db_table)} r INNER JOIN {q(task.db_table)} t ON t.{q('id')} = r.{q('task_id')} "
-            f"INNER JOIN {q(domain.db_table)} d ON d.{q('id')} = t.{q('domain_id')} "
+            f"SELECT {columns}, t.{q('content_hash')}, t.{q('domain_id')}, d.{q('spec_hash')}, d.{q('slug')} "
+            f"FROM {q(Run._meta.db_table)} r INNER JOIN {q(Task._meta.db_table)} t ON t.{q('id')} = r.{q('task_id')} "
+            f"INNER JOIN {q(Domain._meta.db_table)} d ON d.{q('id')} = t.{q('domain_id')} "
             f"WHERE r.{q('id')} = %s AND r.{q('owner_id')} = %s AND r.{q('agent')} = %s")
     return found
 
 
-_SNAPSHOT_RUN_FIELDS = ("id", "termination", "user", "step_count", "ids_used", "state_version", "tool_errors",
-                        "last_activity_at", "created_at", "owner", "task")
+def _snapshot_run_fields() -> list[Any]:
+    wanted = {"id", "termination", "user", "step_count", "ids_used", "state_version", "tool_errors",
+              "last_activity_at", "created_at", "owner_id", "task_id"}
+    return [f for f in Run._meta.concrete_fields if f.attname in wanted]
+
+
 _snapshot_statements: dict[str, str] = {}
+
+
 # Calls of this process on one session queue here instead of racing each other's version checks
 # (striped: a fixed number of locks, whatever the number of sessions).
 _session_queues = [threading.Lock() for _ in range(64)]
@@ -297,14 +304,21 @@ def _snapshot(run_id: int, owner: Any) -> Run:
     """The session row as it is now, read without a lock; ends it first (under the lock) when it
     idled too long or reached its step limit, and refuses a finished one."""
     using = router.db_for_read(Run)
-    run = next(iter(Run.objects.raw(_snapshot_sql(using), [run_id, owner.pk, "external"])), None)
-    if run is None:
+    with connections[using].cursor() as cursor:
+        cursor.execute(_snapshot_sql(using), [run_id, owner.pk, "external"])
+        row = cursor.fetchone()
+    if row is None:
         raise Run.DoesNotExist(run_id)
+    fields = _snapshot_run_fields()
+    values = list(row[:len(fields)])
+    for i, f in enumerate(fields):  # SQLite hands back naive UTC datetimes; the ORM would make them aware
+        if values[i] is not None and f.get_internal_type() == "DateTimeField" and timezone.is_naive(values[i]):
+            values[i] = timezone.make_aware(values[i], dt_timezone.utc)
+    run = Run.from_db(using, [f.attname for f in fields], values)
+    content_hash, domain_id, spec_hash, slug = row[len(fields):]
     # The task and its domain as select_related would load them: only these columns, the rest deferred.
-    run.task = Task.from_db(using, ["id", "content_hash", "domain_id"],
-                            [run.task_id, run.task_content_hash, run.task_domain_id])
-    run.task.domain = Domain.from_db(using, ["id", "spec_hash", "slug"],
-                                     [run.task_domain_id, run.domain_spec_hash, run.domain_slug])
+    run.task = Task.from_db(using, ["id", "content_hash", "domain_id"], [run.task_id, content_hash, domain_id])
+    run.task.domain = Domain.from_db(using, ["id", "spec_hash", "slug"], [domain_id, spec_hash, slug])
     if not run.is_open:
         raise SessionClosed(f"session {run.pk} is finished ({run.termination}); start a new one")
     idle = timedelta(seconds=settings.SCALEENV_SESSION_IDLE_SECONDS)
@@ -476,8 +490,7 @@ def _try_call(run: Run, name: Any, arguments: Any) -> dict[str, Any] | None:
                 state = _states.get(run.pk, run.state_version) if sandbox.holder == holder else None
                 if state is None:
                     state, ids_used = _state(run)
-                    sandbox.reset(state)
-                    sandbox.set_ids_used(ids_used)
+                    sandbox.reset(state, ids_used=ids_used)
                 sandbox.holder = None  # until this call is stored
                 result = sandbox.call(tool.name, parsed)
                 executed, diff = True, result.get("diff") or {}
@@ -612,29 +625,32 @@ def finish(run_id: int, owner: Any, termination: str = Run.Termination.AGENT_STO
 
 def messages_of(run: Run, spec: TaskSpec | None = None) -> list[dict[str, Any]]:
     """The session's conversation in the OpenAI chat format, rebuilt from its steps."""
+    return _conversation(run, spec)[0]
+
+
+def _conversation(run: Run, spec: TaskSpec | None = None) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The conversation (as :func:`messages_of`) and the observations of the successful tool calls
+    (parsed JSON where they are), from one read of the steps."""
     spec = spec or _spec(run.task)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(spec)}]
-    for step in run.step_rows.order_by("index"):
-        if step.kind == RunStep.Kind.TOOL_CALL:
-            call_id = f"call_{step.index}"
+    observations: list[Any] = []
+    for index, kind, tool, arguments, observation, content, outcome in RunStep.objects.filter(
+            run_id=run.pk).order_by("index").values_list("index", "kind", "tool", "arguments", "observation", "content",
+                                                        "outcome"):
+        if kind == RunStep.Kind.TOOL_CALL:
+            call_id = f"call_{index}"
             messages.append({"role": "assistant", "content": None, "tool_calls": [
                 {"id": call_id, "type": "function",
-                 "function": {"name": step.tool, "arguments": json.dumps(step.arguments, default=str)}}]})
-            messages.append({"role": "tool", "tool_call_id": call_id, "content": step.observation})
+                 "function": {"name": tool, "arguments": json.dumps(arguments, default=str)}}]})
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": observation})
+            if outcome == "success":
+                try:
+                    observations.append(json.loads(observation))
+                except json.JSONDecodeError:
+                    observations.append(observation)
         else:
-            messages.append({"role": "user" if step.kind == RunStep.Kind.USER else "assistant", "content": step.content})
-    return messages
-
-
-def _observations(run: Run) -> list[Any]:
-    values = []
-    for text in run.step_rows.filter(kind=RunStep.Kind.TOOL_CALL, outcome="success").order_by("index").values_list(
-            "observation", flat=True):
-        try:
-            values.append(json.loads(text))
-        except json.JSONDecodeError:
-            values.append(text)
-    return values
+            messages.append({"role": "user" if kind == RunStep.Kind.USER else "assistant", "content": content})
+    return messages, observations
 
 
 def _final_score(run: Run, termination: str, pending: list[RunStep] | None = None) -> dict[str, Any]:
@@ -642,10 +658,10 @@ def _final_score(run: Run, termination: str, pending: list[RunStep] | None = Non
     not yet stored): its score, final state and conversation."""
     spec = _spec(run.task)
     state, _ids = _state(run)
-    messages = messages_of(run, spec)
+    messages, observations = _conversation(run, spec)
     for step in pending or []:
         messages.append({"role": "user" if step.kind == RunStep.Kind.USER else "assistant", "content": step.content})
-    reward, breakdown = score(spec, state, messages, _observations(run), termination)
+    reward, breakdown = score(spec, state, messages, observations, termination)
     finished_at = timezone.now()
     return {"termination": termination, "reward": reward, "breakdown": breakdown, "final_state": state,
             "final_hash": statekit.state_hash(state), "messages": messages,

@@ -450,15 +450,21 @@ class Sandbox:
     def ping(self) -> dict[str, Any]:
         return self._request({"op": "ping"})
 
-    def reset(self, state: dict[str, Any] | None = None) -> None:
+    def reset(self, state: dict[str, Any] | None = None, ids_used: int = 0) -> None:
+        """Load ``state`` (the initial one when None); ``ids_used`` continues an episode's id
+        sequence, as :meth:`set_ids_used` would, in the same round trip."""
         self.holder = None
         self._journal_state = state
         self._journal, self._ids_used = [], 0
         try:
-            self._request({"op": "reset", "state": state}, timeout=self.config.load_timeout,
+            self._request({"op": "reset", "state": state, "counter": int(ids_used)}, timeout=self.config.load_timeout,
                           cap=self.config.state_response_cap)
         except _WorkerLost:
             self._recover()
+            if ids_used:
+                self.set_ids_used(ids_used)
+            return
+        self._ids_used = int(ids_used)
 
     def set_ids_used(self, count: int) -> None:
         """Continue an episode's id sequence (a session resumed on this worker)."""

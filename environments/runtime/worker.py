@@ -149,6 +149,8 @@ class Worker:
 
     def op_reset(self, req: dict) -> dict:
         self._reset(req.get("state"))
+        if req.get("counter"):  # a session resumed here continues its id sequence
+            self.ctx.counter = int(req["counter"])
         return {"ok": True}
 
     def op_set_ids(self, req: dict) -> dict:

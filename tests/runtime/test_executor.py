@@ -97,6 +97,25 @@ def test_a_recovered_session_keeps_its_state_and_its_id_sequence(config):
     assert {first, second} <= set(state["items"])
 
 
+def test_a_reset_with_ids_used_continues_the_id_sequence_as_set_ids_used_does(items_sandbox):
+    """A session resumed on another worker: one reset carrying the count of ids used gives the
+    same next id as a reset followed by set_ids_used, and as the episode played on one worker."""
+    first = items_sandbox.call("add_item", {"name": "one", "qty": 1})["value"]["item_id"]
+    played_on = items_sandbox.call("add_item", {"name": "two", "qty": 1})["value"]["item_id"]
+    state = items_sandbox.get_state()[0]
+    items_sandbox.reset(None)
+    items_sandbox.call("add_item", {"name": "one", "qty": 1})
+    used = items_sandbox.ids_used
+    after_first = {k: v for k, v in state["items"].items() if k != played_on}
+    items_sandbox.reset({**state, "items": after_first}, ids_used=used)
+    assert items_sandbox.ids_used == used
+    in_one_trip = items_sandbox.call("add_item", {"name": "two", "qty": 1})["value"]["item_id"]
+    items_sandbox.reset({**state, "items": after_first})
+    items_sandbox.set_ids_used(used)
+    in_two_trips = items_sandbox.call("add_item", {"name": "two", "qty": 1})["value"]["item_id"]
+    assert in_one_trip == in_two_trips == played_on != first
+
+
 def test_unbounded_allocation_and_recursion_cost_one_failure(hostile):
     hog = hostile.call("hog", {}, timeout=20)  # a generous deadline: RLIMIT_AS must stop it first
     assert (hog["outcome"], hog["error_type"]) == ("unexpected_failure", "MemoryError")

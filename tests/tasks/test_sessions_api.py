@@ -308,6 +308,18 @@ def test_a_token_may_hold_only_so_many_open_sessions(task, client, settings):
     assert post(client, "/api/sessions/", {"task": task.pk}).status_code == 201
 
 
+def test_at_the_cap_an_idle_session_is_expired_to_make_room(task, client, settings):
+    from django.utils import timezone
+
+    settings.SCALEENV_SESSION_MAX_OPEN = 2
+    settings.SCALEENV_SESSION_IDLE_SECONDS = 3600
+    idle, busy = start(client, task), start(client, task)
+    Run.objects.filter(pk=idle).update(last_activity_at=timezone.now() - timezone.timedelta(hours=2))
+    assert post(client, "/api/sessions/", {"task": task.pk}).status_code == 201
+    assert Run.objects.get(pk=idle).termination == "expired" and Run.objects.get(pk=busy).termination == "running"
+    assert post(client, "/api/sessions/", {"task": task.pk}).status_code == 429  # nothing idle left to expire
+
+
 def test_a_session_ends_at_its_step_limit(task, client, settings):
     settings.SCALEENV_SESSION_MAX_STEPS = 3
     session = start(client, task)
