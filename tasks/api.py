@@ -198,6 +198,11 @@ def _plainly_valid(serializer: type[serializers.Serializer], data: Any) -> dict[
         if (isinstance(name, str) and 0 < len(name) <= 200 and name == name.strip()
                 and isinstance(arguments, (dict, str))):
             return {"name": name, "arguments": arguments}
+    if serializer is StartSession and "task" in data and set(data) <= {"task", "agent_model", "user"}:
+        task, model, user = data["task"], data.get("agent_model", ""), data.get("user", "scripted")
+        if (type(task) is int and 1 <= task <= 2**53 - 1 and isinstance(model, str) and len(model) <= 120
+                and model == model.strip() and user in ("scripted", "llm")):
+            return {"task": task, "agent_model": model, "user": user}
     if serializer is Message and set(data) == {"content"}:
         content = data["content"]
         if isinstance(content, str) and len(content) <= 20000:
@@ -314,20 +319,21 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
             raise Http404("no such session") from None
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        body = StartSession(data=request.data)
-        body.is_valid(raise_exception=True)
-        task = (Task.objects.filter(pk=body.validated_data["task"]).select_related("domain")
-                .only("id", "content_hash", "domain__id", "domain__spec_hash", "domain__slug").first())
+        valid = _plainly_valid(StartSession, request.data)
+        if valid is None:
+            body = StartSession(data=request.data)
+            body.is_valid(raise_exception=True)
+            valid = body.validated_data
+        task = sessions.session_task(valid["task"])
         if task is None:
-            return Response({"detail": f"no task {body.validated_data['task']}"}, status=status.HTTP_404_NOT_FOUND)
-        simulated = body.validated_data.get("user", "scripted")
+            return Response({"detail": f"no task {valid['task']}"}, status=status.HTTP_404_NOT_FOUND)
+        simulated = valid.get("user", "scripted")
         if simulated == "llm":
             refusal = _llm_user_refusal()
             if refusal is not None:
                 return refusal
         try:
-            run, messages, tools = sessions.start_session(task, request.user, body.validated_data["agent_model"],
-                                                          user=simulated)
+            run, messages, tools = sessions.start_session(task, request.user, valid["agent_model"], user=simulated)
         except sessions.SessionError as exc:
             return Response({"detail": str(exc)}, status=exc.status)
         return Response({"session": run.pk, "messages": messages, "tools": tools}, status=status.HTTP_201_CREATED)

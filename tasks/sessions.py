@@ -205,6 +205,23 @@ class _Specs:
         return item
 
 
+def session_task(task_id: int) -> Task | None:
+    """What starting a session needs of a task row: its id, content hash and domain (with the
+    domain's spec hash and slug), other columns deferred; one prepared statement."""
+    using = router.db_for_read(Task)
+    q = connections[using].ops.quote_name
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT t.{q('id')}, t.{q('content_hash')}, t.{q('domain_id')}, d.{q('spec_hash')}, "
+                       f"d.{q('slug')} FROM {q(Task._meta.db_table)} t INNER JOIN {q(Domain._meta.db_table)} d "
+                       f"ON d.{q('id')} = t.{q('domain_id')} WHERE t.{q('id')} = %s", [task_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    task = Task.from_db(using, ["id", "content_hash", "domain_id"], list(row[:3]))
+    task.domain = Domain.from_db(using, ["id", "spec_hash", "slug"], [row[2], row[3], row[4]])
+    return task
+
+
 def _loaded(task: Task) -> bool:
     return not ({"s0", "s_gt", "gold_chain", "script", "instruction"} & task.get_deferred_fields())
 
@@ -225,9 +242,16 @@ def start_session(task: Task, owner: Any, agent_model: str = "", user: str = "sc
     """A new session on ``task`` for ``owner``: (run, first messages, tool schemas). ``user`` is the
     simulated user: ``scripted`` (deterministic) or ``llm`` (a model reading the task's scenario)."""
     limit = settings.SCALEENV_SESSION_MAX_OPEN
-    still_open = Run.objects.filter(owner=owner, agent="external", termination=Run.Termination.RUNNING)
+    using = router.db_for_write(Run)
+    connection = connections[using]
+    q = connection.ops.quote_name
+
+    def open_sessions() -> int:
+        return _count(f"{q('owner_id')} = %s AND {q('agent')} = %s AND {q('termination')} = %s",
+                      [owner.pk, "external", Run.Termination.RUNNING], using)
+
     # Idle sessions hold no slot: at the cap, they are expired first (not on every start: a query less).
-    if still_open.count() >= limit and (not expire_idle_sessions(owner=owner) or still_open.count() >= limit):
+    if open_sessions() >= limit and (not expire_idle_sessions(owner=owner) or open_sessions() >= limit):
         raise TooManySessions(f"this account already has {limit} open sessions (SCALEENV_SESSION_MAX_OPEN); "
                               "finish some first")
     spec = _spec(task)  # the task row may hold only its id, content hash and domain
@@ -241,12 +265,19 @@ def start_session(task: Task, owner: Any, agent_model: str = "", user: str = "sc
     else:
         opening = ScriptedUser(spec.script).first_message() if spec.script else spec.instruction
     messages = [{"role": "system", "content": system_prompt(spec)}, {"role": "user", "content": opening}]
-    with transaction.atomic():
-        trial = Run.objects.filter(task=task, agent="external").count()
-        run = Run.objects.create(task=task, agent="external", agent_model=agent_model[:120], user=user, trial=trial, seed=0,
-                                 termination=Run.Termination.RUNNING, owner=owner, step_count=1,
-                                 last_activity_at=timezone.now())
-        RunStep.objects.create(run=run, index=0, kind=RunStep.Kind.USER, content=opening)
+    run = Run(task=task, agent="external", agent_model=agent_model[:120], user=user, seed=0,
+              termination=Run.Termination.RUNNING, owner=owner, step_count=1, last_activity_at=timezone.now())
+    first = RunStep(index=0, kind=RunStep.Kind.USER, content=opening)
+    with transaction.atomic(using=using):
+        # The trial number counts the task's sessions before this one: read under the write lock.
+        run.trial = _count(f"{q('task_id')} = %s AND {q('agent')} = %s", [task.pk, "external"], using)
+        with connection.cursor() as cursor:
+            returning = connection.features.can_return_columns_from_insert
+            cursor.execute(*_insert_statement(connection, [run], returning_pk=returning))
+            run.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+            run._state.adding, run._state.db = False, using
+            first.run = run
+            cursor.execute(*_insert_statement(connection, [first]))
         # The first call then starts from memory instead of reloading s0, the first message from a fresh user.
         transaction.on_commit(lambda: _states.put(run.pk, 0, spec.s0, 0))
         if user != "llm" and spec.script is not None:
@@ -356,14 +387,9 @@ def _advance(run: Run, steps: list[RunStep], errors: int = 0, **columns: Any) ->
     move = (f"UPDATE {q(Run._meta.db_table)} SET {', '.join(assignments)} WHERE {q('id')} = %s AND "
             f"{q('termination')} = %s AND {q('step_count')} = %s AND {q('state_version')} = %s",
             [*parameters, run.pk, Run.Termination.RUNNING, run.step_count, run.state_version])
-    fields = [f for f in RunStep._meta.concrete_fields if not f.primary_key]
-    rows = []
     for offset, step in enumerate(steps):
         step.run_id, step.index = run.pk, run.step_count + offset
-        rows.append([f.get_db_prep_save(f.pre_save(step, True), connection) for f in fields])
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    append = (f"INSERT INTO {q(RunStep._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
-              f"VALUES {', '.join([row] * len(rows))}", [value for values_ in rows for value in values_])
+    append = _insert_statement(connection, steps)
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.execute(*move)
         if cursor.rowcount != 1:
@@ -371,6 +397,29 @@ def _advance(run: Run, steps: list[RunStep], errors: int = 0, **columns: Any) ->
         cursor.execute(*append)
     run.step_count += len(steps)
     return True
+
+
+def _insert_statement(connection: Any, rows: list[Any], returning_pk: bool = False) -> tuple[str, list[Any]]:
+    """``INSERT`` of new model instances of one model (all columns but the key, values prepared as
+    Django would), built without the query compiler; with ``returning_pk``, it returns the key."""
+    meta = rows[0]._meta
+    q = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields]
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    statement = (f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+                 f"VALUES {', '.join([placeholders] * len(rows))}")
+    if returning_pk:
+        statement += f" RETURNING {q(meta.pk.column)}"
+    return statement, values
+
+
+def _count(sql_where: str, parameters: list[Any], using: str) -> int:
+    """``SELECT COUNT(*)`` of the session table under a condition written with quoted names."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {connections[using].ops.quote_name(Run._meta.db_table)} "
+                       f"WHERE {sql_where}", parameters)
+        return int(cursor.fetchone()[0])
 
 
 def _serialized(run_id: int, owner: Any, attempt: Any) -> Any:

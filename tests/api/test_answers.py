@@ -118,3 +118,22 @@ def test_the_fast_path_for_message_bodies_agrees_with_the_serializer(body):
         assert reference.is_valid() and dict(reference.validated_data) == fast
     else:
         assert not (set(body) == {"content"} and isinstance(body["content"], str) and len(body["content"]) <= 20000)
+
+
+@pytest.mark.parametrize("body", [
+    {"task": 3}, {"task": 3, "agent_model": "gpt", "user": "llm"}, {"task": 3, "agent_model": ""},
+    {"task": 3, "agent_model": " padded "}, {"task": 0}, {"task": 2**53}, {"task": True}, {"task": "3"},
+    {"task": 3.0}, {"task": 3, "user": "robot"}, {"task": 3, "agent_model": "x" * 121}, {"agent_model": "x"},
+    {"task": 3, "other": 1}, [],
+])
+def test_the_fast_path_for_session_starts_agrees_with_the_serializer(body):
+    from tasks.api import StartSession, _plainly_valid
+
+    fast, reference = _plainly_valid(StartSession, body), StartSession(data=body)
+    if fast is not None:
+        assert reference.is_valid() and dict(reference.validated_data) == fast
+    plain = isinstance(body, dict) and set(body) <= {"task", "agent_model", "user"} and type(body.get("task")) is int \
+        and 1 <= body["task"] < 2**53 and body.get("user", "scripted") in ("scripted", "llm") \
+        and isinstance(body.get("agent_model", ""), str) and len(body.get("agent_model", "")) <= 120 \
+        and body.get("agent_model", "") == body.get("agent_model", "").strip()
+    assert (fast is not None) == plain
