@@ -537,11 +537,12 @@ def _try_call(run: Run, name: Any, arguments: Any) -> dict[str, Any] | None:
                 holder = (run.pk, run.state_version)
                 sandbox = leases.enter_context(sandbox_pool().lease(served.bundle, holder=holder))
                 state = _states.get(run.pk, run.state_version) if sandbox.holder == holder else None
-                if state is None:
+                start_from = None
+                if state is None:  # the sandbox holds another state: it loads this one with the call
                     state, ids_used = _state(run)
-                    sandbox.reset(state, ids_used=ids_used)
+                    start_from = (state, ids_used)
                 sandbox.holder = None  # until this call is stored
-                result = sandbox.call(tool.name, parsed)
+                result = sandbox.call(tool.name, parsed, start_from=start_from)
                 executed, diff = True, result.get("diff") or {}
                 duration = float(result.get("duration_ms") or 0.0)
                 if result["outcome"] == "success" and diff:

@@ -484,10 +484,19 @@ class Sandbox:
             raise SandboxError(f"could not read the state: {exc}") from exc
         return reply["state"], reply["state_hash"]
 
-    def call(self, tool: str, args: Any, *, timeout: float | None = None) -> dict[str, Any]:
-        """Run one tool call against the current state; the state persists between calls."""
+    def call(self, tool: str, args: Any, *, timeout: float | None = None,
+             start_from: tuple[dict[str, Any], int] | None = None) -> dict[str, Any]:
+        """Run one tool call against the current state; the state persists between calls.
+        ``start_from`` (a state, the ids its episode used) first loads that state, as :meth:`reset`
+        would, in the same round trip (a session resumed on this worker)."""
+        message: dict[str, Any] = {"op": "call", "tool": tool, "args": args}
+        if start_from is not None:
+            state, ids_used = start_from
+            self.holder = None
+            self._journal_state, self._journal, self._ids_used = state, [], int(ids_used)
+            message["start_from"] = {"state": state, "counter": int(ids_used)}
         try:
-            result = self._request({"op": "call", "tool": tool, "args": args}, timeout=timeout)
+            result = self._request(message, timeout=timeout)
         except _WorkerLost as exc:
             self._recover()
             return failure(_lost_kind(exc), _lost_message(exc, timeout or self.config.call_timeout))

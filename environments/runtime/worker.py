@@ -161,6 +161,9 @@ class Worker:
         return {"state": self.state, "state_hash": statekit.state_hash(self.state)}
 
     def op_call(self, req: dict) -> dict:
+        start = req.get("start_from")
+        if isinstance(start, dict):  # a reset and the call in one request
+            self.op_reset(start)
         return self.execute(req.get("tool"), req.get("args"), diffs=req.get("diffs", True))
 
     def op_probe(self, req: dict) -> dict:

@@ -114,6 +114,12 @@ def test_a_reset_with_ids_used_continues_the_id_sequence_as_set_ids_used_does(it
     items_sandbox.set_ids_used(used)
     in_two_trips = items_sandbox.call("add_item", {"name": "two", "qty": 1})["value"]["item_id"]
     assert in_one_trip == in_two_trips == played_on != first
+    # The same again with the state sent along with the call itself.
+    items_sandbox.reset(None)
+    with_the_call = items_sandbox.call("add_item", {"name": "two", "qty": 1},
+                                       start_from=({**state, "items": after_first}, used))
+    assert with_the_call["value"]["item_id"] == played_on and items_sandbox.ids_used == used + 1
+    assert items_sandbox.get_state()[0] == state  # the state loaded, then the call applied
 
 
 def test_unbounded_allocation_and_recursion_cost_one_failure(hostile):
