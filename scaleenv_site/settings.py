@@ -73,6 +73,10 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
 ]
 
+# Flash messages live in the session (read only when a page shows them): the cookie store signed and
+# parsed a cookie on every request, API calls included.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 ROOT_URLCONF = "scaleenv_site.urls"
 WSGI_APPLICATION = "scaleenv_site.wsgi.application"
 

@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, pagination, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -280,6 +281,8 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
     lookup_value_regex = LOOKUP_VALUE_REGEX
     queryset = Run.objects.none()
     permission_classes = [CanPlaySessions]
+    # Agents post JSON and read JSON; no browsable pages to negotiate for on the hottest endpoints.
+    renderer_classes = [JSONRenderer]
     serializer_class = StartSession
     throttle_scope = "session-start"
 
