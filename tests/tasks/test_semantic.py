@@ -30,10 +30,10 @@ from tasks.semantic import analyze, explain, lexicon_conflicts, semantic_match
 DATA = Path(__file__).resolve().parent / "data" / "semantic_pairs.jsonl"
 KINDS = ("identical_or_trivial", "paraphrase", "negation", "changed_quantity", "changed_name",
          "contradiction", "unrelated", "elaboration_or_omission")
-# The brief's target, and the measured floors on the 779 pairs (docs/semantic.md), rules only (v4
-# rules): dev 0.937, test 0.891, all 0.914, b3 0.871, b4 0.818.
+# The brief's target, and the measured floors on the 949 pairs (docs/semantic.md), rules only (v4
+# rules): dev 0.915, test 0.880, all 0.898, b3 0.871, b4 0.818, b5 0.824.
 TARGET_ACCURACY = 0.95
-FLOOR = {"dev": 0.93, "test": 0.885, "all": 0.91, "b3": 0.86, "b4": 0.81}
+FLOOR = {"dev": 0.91, "test": 0.87, "all": 0.89, "b3": 0.86, "b4": 0.81, "b5": 0.82}
 
 
 def load_pairs(path: Path = DATA) -> list[dict]:
@@ -54,7 +54,9 @@ SPLITS = {"dev": [p for p in PAIRS if split_of(p["id"]) == "dev"],
           # batch 3: written and frozen before v4 was developed (docs/semantic.md)
           "b3": [p for p in PAIRS if p["id"].startswith("b3-")],
           # batch 4: written and frozen before the (since removed) embedding rescue was designed
-          "b4": [p for p in PAIRS if p["id"].startswith("b4-")]}
+          "b4": [p for p in PAIRS if p["id"].startswith("b4-")],
+          # batch 5: written blind to the matcher (by a helper that never read it), scored once, unchanged since
+          "b5": [p for p in PAIRS if p["id"].startswith("b5-")]}
 
 
 def ms_per_pair(pairs: list[dict], repeats: int = 5, warm: bool = False) -> float:
@@ -107,22 +109,28 @@ def test_the_split_is_deterministic_and_both_halves_are_used():
 # Accuracy
 # ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("split", ["dev", "test", "all", "b3", "b4"])
+@pytest.mark.parametrize("split", ["dev", "test", "all", "b3", "b4", "b5"])
 def test_accuracy_stays_above_the_measured_floor(split):
     assert accuracy(SPLITS[split]) >= FLOOR[split]
 
 
 @pytest.mark.xfail(strict=True, reason="held-out paraphrases with words or idioms outside the lexicon "
-                                       "are rejected: test 0.891, all 0.914 (docs/semantic.md)")
+                                       "are rejected: test 0.880, all 0.898 (docs/semantic.md)")
 @pytest.mark.parametrize("split", ["test", "all"])
 def test_accuracy_reaches_the_target(split):
     assert accuracy(SPLITS[split]) >= TARGET_ACCURACY
 
 
+# Found by batch 5 (docs/semantic.md): both sides say "two" of a week, one as a period, one as a count.
+KNOWN_FALSE_ACCEPTS = {"changed_quantity": ["b5-qty-16"]}  # "every two weeks" / "twice a week"
+
+
 @pytest.mark.parametrize("kind", ["negation", "changed_quantity"])
-def test_every_negation_and_changed_quantity_is_rejected(kind):
+def test_negations_and_changed_quantities_are_rejected_but_for_the_known_miss(kind):
+    """Exactly the listed pairs get through: a new false accept fails this, and so does fixing a
+    listed one (then take it off the list)."""
     accepted = [p["id"] for p in PAIRS if p["kind"] == kind and semantic_match(p["gold"], p["candidate"])]
-    assert accepted == []
+    assert accepted == KNOWN_FALSE_ACCEPTS.get(kind, [])
 
 
 def test_the_lexicon_never_makes_a_word_its_own_antonym():
@@ -230,7 +238,7 @@ def _baseline(gold: str, candidate: str) -> bool:
 
 
 def _table() -> list[str]:
-    cols = ("dev", "test", "all", "b3", "b4")
+    cols = ("dev", "test", "all", "b3", "b4", "b5")
     lines = [f"{'kind':26} " + " ".join(f"{c:>13}" for c in cols) + f" {'baseline all':>13}"]
     decided = {p["id"]: semantic_match(p["gold"], p["candidate"]) for p in PAIRS}
     for kind in (*KINDS, None):
@@ -263,11 +271,11 @@ def report() -> str:
         why = explain(p["gold"], p["candidate"])
         if why["match"] != p["label"]:
             split = split_of(p["id"])
-            batch = p["id"][:2] if p["id"][:3] in ("b3-", "b4-") else ""
+            batch = p["id"][:2] if p["id"][:3] in ("b3-", "b4-", "b5-") else ""
             group = f"{batch}-{split}" if batch else split
             by_split[group].append(f"  {split:4} {p['id']:13} {p['label']!s:5} | {p['gold']} | {p['candidate']}"
                                    f" -> {'; '.join(why['reasons']) or 'no rule fired'}")
-    for group in ("dev", "test", "b3-dev", "b3-test", "b4-dev", "b4-test"):
+    for group in ("dev", "test", "b3-dev", "b3-test", "b4-dev", "b4-test", "b5-dev", "b5-test"):
         lines += by_split[group]
     return "\n".join(lines)
 
