@@ -14,9 +14,9 @@ DOCS_POLICY = csp_update({"script-src": ["'unsafe-inline'"], "style-src": ["'uns
                           "worker-src": ["'self'", "blob:"]})
 
 urlpatterns = [
+    path("api/", include(build_router().urls)),  # first: the agents' calls are most of the requests
     path("admin/", admin.site.urls),
     path("healthz", environment_views.healthz, name="healthz"),
-    path("api/", include(build_router().urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", DOCS_POLICY(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
     path("api/redoc/", DOCS_POLICY(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),

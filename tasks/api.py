@@ -5,10 +5,12 @@ a human role (environments/roles.py)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, pagination, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -187,6 +189,27 @@ class ToolCall(serializers.Serializer):
                                       help_text="an object, or a JSON string of one (as OpenAI tool calls carry them)")
 
 
+_start_bodies: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+_start_bodies_lock = threading.Lock()
+
+
+def _started(run_id: int, task_key: tuple[Any, ...], messages: list[dict[str, Any]],
+             tools: list[dict[str, Any]]) -> HttpResponse:
+    """The answer to a session start: its id, the first messages and the tool schemas. With the
+    scripted user the messages and tools are the same for every session of a task, so their JSON
+    (the policy and every schema, tens of kilobytes) is rendered once per task and process."""
+    with _start_bodies_lock:
+        rendered = _start_bodies.get(task_key)
+    if rendered is None:
+        rendered = JSONRenderer().render({"messages": messages, "tools": tools})
+        with _start_bodies_lock:
+            _start_bodies[task_key] = rendered
+            while len(_start_bodies) > 256:
+                _start_bodies.popitem(last=False)
+    body = b'{"session":%d,' % run_id + rendered[1:]
+    return HttpResponse(body, status=status.HTTP_201_CREATED, content_type="application/json")
+
+
 def _plainly_valid(serializer: type[serializers.Serializer], data: Any) -> dict[str, Any] | None:
     """The validated body of a tool call or a message when it is plainly valid (nearly every call of
     a trainer), without instantiating the serializer, which costs more than the call's own work;
@@ -339,7 +362,9 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
             run, messages, tools = sessions.start_session(task, request.user, valid["agent_model"], user=simulated)
         except sessions.SessionError as exc:
             return Response({"detail": str(exc)}, status=exc.status)
-        return Response({"session": run.pk, "messages": messages, "tools": tools}, status=status.HTTP_201_CREATED)
+        if simulated == "llm":  # the opening is the model's, new each time
+            return Response({"session": run.pk, "messages": messages, "tools": tools}, status=status.HTTP_201_CREATED)
+        return _started(run.pk, (task.pk, task.content_hash, task.domain.spec_hash), messages, tools)
 
     def retrieve(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         run = Run.objects.select_related("task", "task__domain").get(pk=self._run(pk))

@@ -424,3 +424,19 @@ def test_a_session_kept_busy_past_the_patience_answers_409_and_stores_nothing(ta
     with pytest.raises(sessions.SessionBusy):
         sessions.call_tool(session, owner, call["tool"], call["args"])
     assert RunStep.objects.filter(run_id=session).count() == 1 and Run.objects.get(pk=session).step_count == 1
+
+
+def test_a_start_answers_the_same_body_as_rendering_it_afresh(task, client):
+    """The start body is rendered once per task and process: a second start of the same task gets
+    its own session id and exactly the messages and tools a fresh rendering gives."""
+    from tasks import sessions
+
+    first = post(client, "/api/sessions/", {"task": task.pk})
+    second = post(client, "/api/sessions/", {"task": task.pk})
+    assert first.status_code == second.status_code == 201 and first["Content-Type"] == "application/json"
+    a, b = first.json(), second.json()
+    assert a["session"] != b["session"] and a["messages"] == b["messages"] and a["tools"] == b["tools"]
+    run = Run.objects.select_related("task", "task__domain").get(pk=b["session"])
+    spec = sessions._spec(run.task)
+    assert b["tools"] == json.loads(json.dumps(spec.tools))
+    assert b["messages"] == json.loads(json.dumps(sessions.messages_of(run)))  # what the session holds
