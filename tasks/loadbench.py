@@ -148,12 +148,14 @@ _server_groups: dict[str, int] = {}  # base URL -> process group of a server sta
 
 
 def server_cpu_seconds(base_url: str) -> float | None:
-    """CPU time (user + system) used so far by every process of a server started by
-    ``running_server`` (Linux /proc; None elsewhere or for another server)."""
-    group = _server_groups.get(base_url)
-    if group is None or not Path("/proc").is_dir():
+    """CPU time (user + system) used so far by a server started by ``running_server`` and every
+    process under it, its sandbox workers included (Linux /proc; None elsewhere or for another
+    server). Processes that ended meanwhile are not counted."""
+    root = _server_groups.get(base_url)
+    if root is None or not Path("/proc").is_dir():
         return None
-    ticks = 0
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -161,9 +163,15 @@ def server_cpu_seconds(base_url: str) -> float | None:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # the process ended meanwhile
             continue
-        if int(fields[2]) == group:  # pgrp; utime and stime follow at 11 and 12
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+        pid = int(entry.name)
+        parents[pid], ticks[pid] = int(fields[1]), int(fields[11]) + int(fields[12])  # ppid; utime + stime
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(ticks.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
