@@ -689,7 +689,10 @@ class SandboxPool:
             if idle:
                 match = next((i for i, s in enumerate(idle) if holder is not None and s.holder == holder), None)
                 sandbox = idle.pop(match if match is not None else -1)
-                self._idle.move_to_end(key)
+                if idle:
+                    self._idle.move_to_end(key)
+                else:  # no empty buckets: eviction takes the oldest bucket's first sandbox
+                    del self._idle[key]
         if sandbox is None:
             sandbox = Sandbox(bundle, self.config)  # outside the lock: start-up takes tens of ms
         elif holder is None or sandbox.holder != holder:

@@ -276,6 +276,26 @@ def test_leases_never_share_a_sandbox_between_threads_and_keep_an_lru_of_idle_on
         pool.close()
 
 
+def test_a_bucket_emptied_by_a_lease_never_breaks_a_later_eviction(config):
+    """Found under runserver's many threads: a lease took the last idle sandbox of one environment,
+    then two others were given back past the pool's size; eviction met the empty bucket (500s)."""
+    from environments.runtime.executor import SandboxPool
+    from tests.conftest import items_bundle
+
+    pool = SandboxPool(config, size=1)
+    first, second, third = items_bundle(), items_bundle("\n# two"), items_bundle("\n# three")
+    try:
+        with pool.lease(first):
+            pass  # one idle sandbox of the first environment
+        with pool.lease(first), pool.lease(second), pool.lease(third):
+            pass  # given back in turn: third, second, first; only `size` stay idle
+        assert pool.idle_count == 1
+        with pool.lease(first) as again:
+            assert again.call("get_item", {"item_id": "a"})["outcome"] == "success"
+    finally:
+        pool.close()
+
+
 def test_a_lease_prefers_the_sandbox_holding_the_callers_state_and_clears_anyone_elses_mark(config):
     from environments.runtime.executor import SandboxPool
     from tests.conftest import items_bundle
