@@ -705,6 +705,7 @@ class Analysis:
     __slots__ = (
         "after_prep",
         "content",
+        "coordinated",
         "empty",
         "names",
         "negated",
@@ -732,6 +733,7 @@ class Analysis:
         self.passive = False
         self.empty = True
         self.after_prep: set[str] = set()  # content words right after a preposition ("to the seller")
+        self.coordinated: set[str] = set()  # content words of a clause opened by "and" / "or" / "plus"
 
 
 @lru_cache(maxsize=4096)
@@ -853,6 +855,7 @@ def _content(a: Analysis, words: list[str]) -> None:
     pending = False  # a negator waits for the next content word of its clause
     in_scope = False  # the clause has a negator or a privative word ("missing")
     after_prep = False
+    coordinated = False  # in a clause that "and", "or" or "plus" opened: a further item or detail
     clause: list[str] = []
     clause_since_negator = True
     scope_before = False
@@ -867,6 +870,7 @@ def _content(a: Analysis, words: list[str]) -> None:
         if boundary:
             close_clause()
             pending = in_scope = after_prep = False
+            coordinated = surface in COORDINATORS
             a.order.append("|")
             if surface not in CONTENT_BOUNDARIES:
                 continue
@@ -888,6 +892,8 @@ def _content(a: Analysis, words: list[str]) -> None:
         a.content[s] = max(a.content.get(s, 0.0), weight)
         a.order.append(s)
         clause.append(s)
+        if coordinated:
+            a.coordinated.add(s)
         clause_since_negator = True
         if after_prep:
             a.after_prep.add(s)
@@ -897,6 +903,8 @@ def _content(a: Analysis, words: list[str]) -> None:
             pending = False
     close_clause()
 
+
+COORDINATORS = frozenset({"and", "or"})
 
 # Words that deny the presence of their clause's subject, as a negator does ("no charger").
 PRIVATIVE = frozenset({"missing", "absent", "lacking", "lack", "lacks", "lacked", "gone"})
@@ -1062,7 +1070,13 @@ def explain(expected: Any, got: Any) -> dict[str, Any]:
     swap = _role_swap(g, c, c2g)
     if swap:
         reasons.append(f"roles swapped: {swap}")
-    # 6. overlap
+    # 6. a further item or detail joined by "and"/"or" on one side only ("towels" / "towels and a
+    # crib", "bleeding and swelling" / "bleeding"): the overlap rule lets one such word through
+    dropped = sorted(x for x in gc if x not in g2c and x in g.coordinated and gc[x] >= 1.0)
+    joined = sorted(y for y in cc if y not in c2g and y in c.coordinated and cc[y] >= 1.0)
+    if dropped or joined:
+        reasons.append(f"a joined detail on one side only: {dropped} vs {joined}")
+    # 7. overlap
     g_total, c_total = sum(gc.values()), sum(cc.values())
     recall = sum(w for x, w in gc.items() if x in g2c) / g_total if g_total else 1.0
     precision = sum(w for x, w in cc.items() if x in c2g) / c_total if c_total else 1.0

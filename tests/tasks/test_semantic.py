@@ -30,10 +30,10 @@ from tasks.semantic import analyze, explain, lexicon_conflicts, semantic_match
 DATA = Path(__file__).resolve().parent / "data" / "semantic_pairs.jsonl"
 KINDS = ("identical_or_trivial", "paraphrase", "negation", "changed_quantity", "changed_name",
          "contradiction", "unrelated", "elaboration_or_omission")
-# The brief's target, and the measured floors on the 949 pairs (docs/semantic.md), rules only (v4
-# rules): dev 0.915, test 0.880, all 0.898, b3 0.871, b4 0.818, b5 0.824.
+# The brief's target, and the measured floors on the 949 pairs (docs/semantic.md), rules only (v6
+# rules): dev 0.915, test 0.889, all 0.902, b3 0.877, b4 0.824, b5 0.841 (b5 blind, before v6: 0.824).
 TARGET_ACCURACY = 0.95
-FLOOR = {"dev": 0.91, "test": 0.87, "all": 0.89, "b3": 0.86, "b4": 0.81, "b5": 0.82}
+FLOOR = {"dev": 0.91, "test": 0.88, "all": 0.90, "b3": 0.87, "b4": 0.82, "b5": 0.835}
 
 
 def load_pairs(path: Path = DATA) -> list[dict]:
@@ -115,7 +115,7 @@ def test_accuracy_stays_above_the_measured_floor(split):
 
 
 @pytest.mark.xfail(strict=True, reason="held-out paraphrases with words or idioms outside the lexicon "
-                                       "are rejected: test 0.880, all 0.898 (docs/semantic.md)")
+                                       "are rejected: test 0.889, all 0.902 (docs/semantic.md)")
 @pytest.mark.parametrize("split", ["test", "all"])
 def test_accuracy_reaches_the_target(split):
     assert accuracy(SPLITS[split]) >= TARGET_ACCURACY
@@ -172,6 +172,10 @@ def test_the_lexicon_never_makes_a_word_its_own_antonym():
     ("The phone case is cracked", "The phone is cracked"),
     ("The guest is not unhappy", "The guest is unhappy"),
     ("The courier failed to deliver the parcel", "The courier delivered the parcel"),
+    # a further item or detail joined on one side only (v6)
+    ("Replace the kitchen tap", "Replace the kitchen tap and the shower head"),
+    ("Leak and mould under the sink", "Leak under the sink"),
+    ("Dog is limping", "Dog is limping or dragging a paw"),
 ])
 def test_these_do_not_match(gold, candidate):
     assert semantic_match(gold, candidate) is False
@@ -200,6 +204,9 @@ def test_these_do_not_match(gold, candidate):
     ("The courier failed to deliver the parcel", "The courier did not deliver the parcel"),
     ("Don't forget to take the pill", "Remember to take the pill"),
     ("Stay was quiet and relaxing", "Relaxing, quiet stay"),
+    # the same items joined in another order, or politeness after "and" (v6)
+    ("Fever and cough", "Cough and fever"),
+    ("Please reset my password", "Please reset my password and thanks"),
 ])
 def test_these_match(gold, candidate):
     assert semantic_match(gold, candidate) is True
