@@ -389,24 +389,41 @@ def _advance(run: Run, steps: list[RunStep], errors: int = 0, **columns: Any) ->
             [*parameters, run.pk, Run.Termination.RUNNING, run.step_count, run.state_version])
     for offset, step in enumerate(steps):
         step.run_id, step.index = run.pk, run.step_count + offset
-    append = _insert_statement(connection, steps)
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute(*move)
-        if cursor.rowcount != 1:
-            return False
-        cursor.execute(*append)
+    one_statement = connection.vendor == "postgresql" and not connection.in_atomic_block
+    append = _insert_statement(connection, steps, typed=one_statement)
+    if one_statement:
+        # One statement, atomic on its own: the UPDATE feeds the INSERT, which adds no row when the
+        # UPDATE matched none. One round trip instead of four (BEGIN, UPDATE, INSERT, COMMIT).
+        insert_sql, insert_parameters = append
+        columns, _, rows = insert_sql.partition(" VALUES ")
+        statement = (f"WITH moved AS ({move[0]} RETURNING 1) {columns} "
+                     f"SELECT * FROM (VALUES {rows}) AS appended WHERE EXISTS (SELECT 1 FROM moved)")
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [*move[1], *insert_parameters])
+            if cursor.rowcount != len(steps):
+                return False
+    else:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            cursor.execute(*move)
+            if cursor.rowcount != 1:
+                return False
+            cursor.execute(*append)
     run.step_count += len(steps)
     return True
 
 
-def _insert_statement(connection: Any, rows: list[Any], returning_pk: bool = False) -> tuple[str, list[Any]]:
+def _insert_statement(connection: Any, rows: list[Any], returning_pk: bool = False,
+                      typed: bool = False) -> tuple[str, list[Any]]:
     """``INSERT`` of new model instances of one model (all columns but the key, values prepared as
-    Django would), built without the query compiler; with ``returning_pk``, it returns the key."""
+    Django would), built without the query compiler; with ``returning_pk``, it returns the key;
+    ``typed`` casts each value to its column's type (for VALUES read by a SELECT, where a NULL or
+    a string would otherwise be text)."""
     meta = rows[0]._meta
     q = connection.ops.quote_name
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     values = [f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields]
-    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    slots = [f"%s::{f.cast_db_type(connection)}" if typed else "%s" for f in fields]
+    placeholders = "(" + ", ".join(slots) + ")"
     statement = (f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
                  f"VALUES {', '.join([placeholders] * len(rows))}")
     if returning_pk:
