@@ -204,6 +204,15 @@ def test_next_task_claims_and_opens_the_next_free_task_and_a_decision_moves_on(t
     assert Task.objects.get(pk=first).review_status == "approved"
 
 
+def test_when_nothing_is_left_the_queue_says_so_once(tasks):
+    """Flash messages live in the session: shown on the next page, then gone."""
+    curator = page_client("Curator", "alice")
+    done = curator.post("/review/next/", {"review_status": "approved"}, follow=True)  # nothing approved yet
+    assert done.status_code == 200
+    assert "Nothing left for you to review under this filter." in done.content.decode()
+    assert "Nothing left for you to review" not in curator.get("/review/").content.decode()
+
+
 def test_a_viewer_may_look_but_not_decide_and_a_post_without_csrf_fails(tasks):
     task = tasks[0]
     viewer = page_client("Viewer", "vera")
