@@ -217,19 +217,21 @@ def _plainly_valid(serializer: type[serializers.Serializer], data: Any) -> dict[
     JSON parser has already refused NUL and lone surrogates (scaleenv_site/api.py)."""
     if not isinstance(data, dict):
         return None
+    fields = serializer._declared_fields  # the limits come from the serializer itself
     if serializer is ToolCall and set(data) <= {"name", "arguments"}:
         name, arguments = data.get("name"), data.get("arguments", {})
-        if (isinstance(name, str) and 0 < len(name) <= 200 and name == name.strip()
+        if (isinstance(name, str) and 0 < len(name) <= fields["name"].max_length and name == name.strip()
                 and isinstance(arguments, (dict, str))):
             return {"name": name, "arguments": arguments}
     if serializer is StartSession and "task" in data and set(data) <= {"task", "agent_model", "user"}:
         task, model, user = data["task"], data.get("agent_model", ""), data.get("user", "scripted")
-        if (type(task) is int and 1 <= task <= 2**53 - 1 and isinstance(model, str) and len(model) <= 120
-                and model == model.strip() and user in ("scripted", "llm")):
+        if (type(task) is int and fields["task"].min_value <= task <= fields["task"].max_value
+                and isinstance(model, str) and len(model) <= fields["agent_model"].max_length
+                and model == model.strip() and user in fields["user"].choices):
             return {"task": task, "agent_model": model, "user": user}
     if serializer is Message and set(data) == {"content"}:
         content = data["content"]
-        if isinstance(content, str) and len(content) <= 20000:
+        if isinstance(content, str) and len(content) <= fields["content"].max_length:
             return {"content": content}
     return None
 
