@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, ParseError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -91,6 +92,22 @@ class StrictJSONParser(JSONParser):
             raise BadInput(f"JSON parse error: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
         check_value(data)
         return data
+
+
+class JSONFirstNegotiation(DefaultContentNegotiation):
+    """Content negotiation for views with one renderer: a request that accepts anything (no Accept
+    header, ``*/*``, or ``application/json`` exactly) gets it without DRF parsing the header; any
+    other request (a format in the URL, another or a weighted media type) is negotiated by DRF as
+    before, 406 included. Agents send the first kind hundreds of times a second."""
+
+    _ANY = frozenset({"", "*/*", "application/json"})
+
+    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        if (len(renderers) == 1 and format_suffix is None
+                and self.settings.URL_FORMAT_OVERRIDE not in request.query_params
+                and request.META.get("HTTP_ACCEPT", "").strip() in self._ANY):
+            return renderers[0], renderers[0].media_type
+        return super().select_renderer(request, renderers, format_suffix)
 
 
 class ReadByRole(BasePermission):

@@ -8,7 +8,6 @@ role takes effect within that time.
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from typing import Any
@@ -17,6 +16,14 @@ from django.conf import settings
 from rest_framework.authentication import TokenAuthentication
 
 MAX_ENTRIES = 10_000
+
+
+def _copy_of(user: Any) -> Any:
+    """What ``copy.copy`` makes of a model instance (its own ``_state`` and caches, through the model's
+    ``__getstate__``), without the pickle protocol's detour through the app registry."""
+    clone = object.__new__(type(user))
+    clone.__dict__.update(user.__getstate__())
+    return clone
 
 
 class CachedTokenAuthentication(TokenAuthentication):
@@ -33,7 +40,7 @@ class CachedTokenAuthentication(TokenAuthentication):
         if found is not None and found[0] > now:
             # A copy per request: a view may set attributes on request.user; the permission sets the
             # copy shares are never changed after they are read.
-            return copy.copy(found[1]), found[2]
+            return _copy_of(found[1]), found[2]
         user, token = super().authenticate_credentials(key)  # refuses unknown tokens and inactive users
         user.get_all_permissions()  # read now, kept on the user (ModelBackend's per-user caches)
         with self._lock:
@@ -42,7 +49,7 @@ class CachedTokenAuthentication(TokenAuthentication):
                 if len(self._remembered) >= MAX_ENTRIES:
                     self._remembered.clear()
             self._remembered[key] = (now + seconds, user, token)
-        return copy.copy(user), token
+        return _copy_of(user), token
 
     @classmethod
     def forget(cls) -> None:

@@ -70,7 +70,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "scaleenv_site.middleware.PolicyOnceCSPMiddleware",
 ]
 
 # Flash messages live in the session (read only when a page shows them): the cookie store signed and

@@ -5,15 +5,18 @@ at a trainer's hundreds of calls a second that list has thousands of entries. Th
 in fixed windows with one atomic ``incr`` of the cache (shared by every process with Redis), so a
 token gets at most twice its rate across a window's edge, never more. With Redis the count and its
 expiry go in one round trip (a pipelined INCR and EXPIRE); Django's ``add`` and ``incr`` would take
-three, on every API request.
+three, on every API request. With the per-process memory cache (no Redis configured) the counters
+are a dict under a lock: LocMemCache pickled the count in and out, twice a request.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from rest_framework import throttling
 
@@ -28,6 +31,8 @@ def count_in_window(backend: Any, key: str, timeout: int) -> int:
         pipe.expire(full_key, timeout)
         count, _ = pipe.execute()
         return int(count)
+    if isinstance(backend, LocMemCache):
+        return _count_in_process((id(backend), key), timeout)
     # add() creates the counter with its expiry only if missing; incr() is atomic.
     backend.add(key, 0, timeout=timeout)
     try:
@@ -35,6 +40,30 @@ def count_in_window(backend: Any, key: str, timeout: int) -> int:
     except ValueError:  # expired between add and incr
         backend.add(key, 1, timeout=timeout)
         return 1
+
+
+_process_counts: dict[tuple[int, str], tuple[float, int]] = {}  # (cache, key) -> (expires at, count)
+_process_lock = threading.Lock()
+_PROCESS_KEYS_MAX = 100_000
+
+
+def _count_in_process(key: tuple[int, str], timeout: int) -> int:
+    now = time.monotonic()
+    with _process_lock:
+        expires, count = _process_counts.get(key, (0.0, 0))
+        if expires <= now:
+            expires, count = now + timeout, 0
+            if len(_process_counts) >= _PROCESS_KEYS_MAX:  # drop the windows that are over
+                for old in [k for k, (until, _) in _process_counts.items() if until <= now]:
+                    del _process_counts[old]
+        _process_counts[key] = (expires, count + 1)
+        return count + 1
+
+
+def forget_counts() -> None:
+    """Drop this process's in-memory counters (tests start from zero)."""
+    with _process_lock:
+        _process_counts.clear()
 
 
 class _WindowCounter:

@@ -19,7 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from scaleenv_site.api import LOOKUP_VALUE_REGEX, ErrorSerializer
+from scaleenv_site.api import LOOKUP_VALUE_REGEX, ErrorSerializer, JSONFirstNegotiation
 
 from . import selectors, sessions
 from .models import Run, RunStep, Task
@@ -308,6 +308,7 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
     permission_classes = [CanPlaySessions]
     # Agents post JSON and read JSON; no browsable pages to negotiate for on the hottest endpoints.
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONFirstNegotiation
     serializer_class = StartSession
     throttle_scope = "session-start"
 

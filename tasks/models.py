@@ -136,6 +136,9 @@ class Run(models.Model):
     ids_used = models.PositiveIntegerField(default=0, help_text="HTTP sessions: generated ids handed out so far")
     state_version = models.PositiveIntegerField(
         default=0, help_text="HTTP sessions: tool calls executed so far (names the state for the per-process caches)")
+    agent_messages = models.PositiveIntegerField(
+        default=0, help_text="HTTP sessions: messages the agent sent so far (names the scripted user's state for the "
+                             "per-process cache)")
     last_activity_at = models.DateTimeField(null=True, blank=True, help_text="HTTP sessions: the last call or message")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -53,6 +53,11 @@ def same_meaning(expected: Any, got: Any, column_type: str | None = None) -> boo
     return expected == got
 
 
+def _identical(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same columns with the same values of the same types (``==`` alone takes True for 1)."""
+    return a == b and all(type(value) is type(b[column]) for column, value in a.items())
+
+
 @dataclass
 class TableCheck:
     table: str
@@ -172,6 +177,11 @@ def compare_states(final: dict[str, Any], gold: dict[str, Any], s0: dict[str, An
                 check.passed += 1
                 continue
             before, expected_row, got_row = old_rows[pk], gold_rows[pk], final_rows[pk]
+            if _identical(got_row, before) and _identical(expected_row, before):
+                # Untouched by both runs (most rows): every column agrees, no need to compare each.
+                check.matched += 1
+                check.passed += 1
+                continue
             row_ok = True
             for col in sorted(set(columns) | set(expected_row) | set(got_row)):
                 spec = columns.get(col, {})

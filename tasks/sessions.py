@@ -131,23 +131,24 @@ _states = _States(getattr(settings, "SCALEENV_SESSION_STATE_CACHE", 256))
 
 
 class _Users:
-    """run id -> (step count, scripted user) as this process left it after the session's last
-    message, so the next message skips replaying the conversation. An entry is taken out while a
-    message is being answered (the user changes as it answers) and put back only once stored."""
+    """run id -> (agent messages answered, scripted user) as this process left it after the
+    session's last message, so the next message skips replaying the conversation (tool calls in
+    between do not change the user). An entry is taken out while a message is being answered (the
+    user changes as it answers) and put back only once stored."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._items: OrderedDict[int, tuple[int, ScriptedUser]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, run_id: int, step_count: int) -> ScriptedUser | None:
+    def take(self, run_id: int, answered: int) -> ScriptedUser | None:
         with self._lock:
             item = self._items.pop(run_id, None)
-        return item[1] if item is not None and item[0] == step_count else None
+        return item[1] if item is not None and item[0] == answered else None
 
-    def put(self, run_id: int, step_count: int, user: ScriptedUser) -> None:
+    def put(self, run_id: int, answered: int, user: ScriptedUser) -> None:
         with self._lock:
-            self._items[run_id] = (step_count, user)
+            self._items[run_id] = (answered, user)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
@@ -281,7 +282,7 @@ def start_session(task: Task, owner: Any, agent_model: str = "", user: str = "sc
         # The first call then starts from memory instead of reloading s0, the first message from a fresh user.
         transaction.on_commit(lambda: _states.put(run.pk, 0, spec.s0, 0))
         if user != "llm" and spec.script is not None:
-            transaction.on_commit(lambda: _users.put(run.pk, 1, ScriptedUser(spec.script)))
+            transaction.on_commit(lambda: _users.put(run.pk, 0, ScriptedUser(spec.script)))
     return run, messages, spec.tools
 
 
@@ -292,8 +293,8 @@ def start_session(task: Task, owner: Any, agent_model: str = "", user: str = "sc
 def _locked(run_id: int, owner: Any) -> Run:
     """The session row, locked until the transaction ends (only the owner's, only sessions)."""
     run = (Run.objects.select_for_update().select_related("task", "task__domain")
-           .only("id", "termination", "user", "step_count", "ids_used", "state_version", "tool_errors", "last_activity_at",
-                 "created_at", "owner_id", "task__id", "task__content_hash", "task__domain__id",
+           .only("id", "termination", "user", "step_count", "ids_used", "state_version", "agent_messages", "tool_errors",
+                 "last_activity_at", "created_at", "owner_id", "task__id", "task__content_hash", "task__domain__id",
                  "task__domain__spec_hash", "task__domain__slug")
            .filter(pk=run_id, owner=owner, agent="external").first())
     if run is None:
@@ -318,7 +319,7 @@ def _snapshot_sql(using: str) -> str:
 
 
 def _snapshot_run_fields() -> list[Any]:
-    wanted = {"id", "termination", "user", "step_count", "ids_used", "state_version", "tool_errors",
+    wanted = {"id", "termination", "user", "step_count", "ids_used", "state_version", "agent_messages", "tool_errors",
               "last_activity_at", "created_at", "owner_id", "task_id"}
     return [f for f in Run._meta.concrete_fields if f.attname in wanted]
 
@@ -429,6 +430,29 @@ def _insert_statement(connection: Any, rows: list[Any], returning_pk: bool = Fal
     if returning_pk:
         statement += f" RETURNING {q(meta.pk.column)}"
     return statement, values
+
+
+# Sentinel parameters a query is compiled with: the compiled statement must carry exactly these, in
+# this order, to be reused with other values (else the query runs through the ORM each time).
+_SENTINELS = (700_000_001, "sentinel-2", 700_000_003)  # in range of every column they stand for
+_compiled: dict[tuple[str, str], tuple[str, int] | None] = {}
+
+
+def _values(name: str, query: Any, parameters: list[Any], using: str) -> list[tuple[Any, ...]]:
+    """The rows of ``query(*parameters)`` (a ``values_list`` queryset), compiled by Django once per
+    database and then run as plain SQL: on a session call the compiler cost more than the query.
+    Values come back as the database gives them (the caller converts JSON columns)."""
+    key = (name, using)
+    if key not in _compiled:
+        sentinels = list(_SENTINELS[:len(parameters)])
+        sql, compiled_parameters = query(*sentinels).query.get_compiler(using).as_sql()
+        _compiled[key] = (sql, len(parameters)) if list(compiled_parameters) == sentinels else None
+    found = _compiled[key]
+    if found is None:
+        return [row if isinstance(row, tuple) else (row,) for row in query(*parameters).using(using)]
+    with connections[using].cursor() as cursor:
+        cursor.execute(found[0], parameters)
+        return cursor.fetchall()
 
 
 def _count(sql_where: str, parameters: list[Any], using: str) -> int:
@@ -610,7 +634,8 @@ def _llm_message_locked(run: Run, content: str) -> dict[str, Any] | tuple[str, l
     said = list(RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.USER).order_by("index")
                 .values_list("content", flat=True))
     _append(run, kind=RunStep.Kind.MESSAGE, content=text)
-    _touch(run)
+    run.agent_messages += 1
+    _touch(run, agent_messages=run.agent_messages)
     if STOP in text:
         return {"user": None, "finished": True, **_finish_locked(run, Run.Termination.AGENT_STOP)}
     return text, said, heard
@@ -659,25 +684,26 @@ def _try_message(run: Run, content: str) -> dict[str, Any] | None:
         if spec.script is None:
             reply = f"Thanks. {STOP}"
         else:  # the scripted user is deterministic: kept by this process, or rebuilt from the conversation
-            user = _users.take(run.pk, run.step_count)
+            user = _users.take(run.pk, run.agent_messages)
             if user is None:
-                earlier = list(RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.MESSAGE,
-                                                      index__lt=run.step_count)
-                               .order_by("index").values_list("content", flat=True))
+                earlier = [content for content, in _values(
+                    "earlier messages", lambda run_id, kind, before: RunStep.objects.filter(
+                        run_id=run_id, kind=kind, index__lt=before).order_by("index").values_list("content"),
+                    [run.pk, RunStep.Kind.MESSAGE, run.step_count], router.db_for_read(RunStep))]
                 user = ScriptedUser.replay(spec.script, earlier)
             reply = user.respond(text)
         steps.append(RunStep(kind=RunStep.Kind.USER, content=reply))
     ending = (Run.Termination.AGENT_STOP if STOP in text else
               Run.Termination.USER_STOP if reply is not None and STOP in reply else None)
     final = _final_score(run, ending, steps) if ending else {}
-    if not _advance(run, steps, **final):
+    if not _advance(run, steps, agent_messages=run.agent_messages + 1, **final):
         return None
     if ending:
         transaction.on_commit(lambda: _states.drop(run.pk))
         return {"user": reply, "finished": True,
                 "reward": final["reward"], "breakdown": final["breakdown"], "termination": ending}
     if user is not None:
-        _users.put(run.pk, run.step_count, user)
+        _users.put(run.pk, run.agent_messages + 1, user)
     return {"user": reply, "finished": False}
 
 
@@ -701,10 +727,13 @@ def _conversation(run: Run, spec: TaskSpec | None = None) -> tuple[list[dict[str
     spec = spec or _spec(run.task)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(spec)}]
     observations: list[Any] = []
-    for index, kind, tool, arguments, observation, content, outcome in RunStep.objects.filter(
-            run_id=run.pk).order_by("index").values_list("index", "kind", "tool", "arguments", "observation", "content",
-                                                        "outcome"):
+    using = router.db_for_read(RunStep)
+    arguments_field = RunStep._meta.get_field("arguments")
+    for index, kind, tool, arguments, observation, content, outcome in _values(
+            "conversation", lambda run_id: RunStep.objects.filter(run_id=run_id).order_by("index").values_list(
+                "index", "kind", "tool", "arguments", "observation", "content", "outcome"), [run.pk], using):
         if kind == RunStep.Kind.TOOL_CALL:
+            arguments = arguments_field.from_db_value(arguments, None, connections[using])
             call_id = f"call_{index}"
             messages.append({"role": "assistant", "content": None, "tool_calls": [
                 {"id": call_id, "type": "function",

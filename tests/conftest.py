@@ -108,10 +108,14 @@ def page_client(role: str = "Curator", name: str | None = None, **kwargs):  # ->
 
 @pytest.fixture(autouse=True)
 def _forget_remembered_tokens():
-    """Each test starts with no token remembered by scaleenv_site.auth (rows are made anew per test)."""
+    """Each test starts with no token remembered by scaleenv_site.auth and no request counted by a
+    throttle of this process (rows are made anew per test)."""
     from scaleenv_site.auth import CachedTokenAuthentication
 
+    from scaleenv_site.throttles import forget_counts
+
     CachedTokenAuthentication.forget()
+    forget_counts()  # throttle windows: the same account ids come back in the next test
     yield
 
 

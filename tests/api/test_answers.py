@@ -137,3 +137,27 @@ def test_the_fast_path_for_session_starts_agrees_with_the_serializer(body):
         and isinstance(body.get("agent_model", ""), str) and len(body.get("agent_model", "")) <= 120 \
         and body.get("agent_model", "") == body.get("agent_model", "").strip()
     assert (fast is not None) == plain
+
+
+@pytest.mark.parametrize("accept, status", [(None, 200), ("*/*", 200), ("application/json", 200),
+                                            ("text/html", 406), ("application/json; q=0.5, text/html", 200),
+                                            ("application/xml", 406)])
+def test_session_answers_are_json_for_any_accept_that_allows_it_and_406_otherwise(accept, status):
+    """The session endpoints skip DRF's negotiation for the common Accept values; the answer is the
+    one DRF gives (a 406 for a media type they cannot produce)."""
+    task = next(t for t in stored_tasks(seed=13, per_domain=1) if t.status == "verified")
+    agent = api_client("Agent", "agent")
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    answer = agent.post("/api/sessions/", json.dumps({"task": task.pk}), content_type="application/json", **headers)
+    assert answer.status_code == (201 if status == 200 else 406)
+    assert answer["Content-Type"] == "application/json"
+    if status == 200:
+        assert answer.json()["session"] > 0
+    session = agent.post("/api/sessions/", json.dumps({"task": task.pk}), content_type="application/json").json()
+    said = agent.post(f"/api/sessions/{session['session']}/messages/", json.dumps({"content": "Hello"}),
+                      content_type="application/json", **headers)
+    assert said.status_code == status and said["Content-Type"] == "application/json"
+    assert set(said.json()) == ({"user", "finished"} if status == 200 else {"detail"})
+    as_format = agent.post(f"/api/sessions/{session['session']}/messages/?format=xml", json.dumps({"content": "Hi"}),
+                           content_type="application/json")
+    assert as_format.status_code == 404  # a format the endpoint does not have: DRF's answer, not a JSON one

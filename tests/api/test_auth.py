@@ -31,3 +31,17 @@ def test_with_no_cache_time_a_role_change_takes_effect_at_once(settings):
     account("Viewer", "agent")  # the same account, now a viewer
     assert client.get("/api/tasks/").status_code == 200
     assert client.post("/api/sessions/", json.dumps({"task": 1}), content_type="application/json").status_code == 403
+
+
+def test_each_request_gets_its_own_copy_of_the_remembered_account(settings):
+    from scaleenv_site.auth import CachedTokenAuthentication
+
+    settings.SCALEENV_AUTH_CACHE_SECONDS = 30
+    account("Curator", "carol")
+    key = Token.objects.get_or_create(user__username="carol", defaults={"user_id": account("Curator", "carol").pk})[0].key
+    first, _ = CachedTokenAuthentication().authenticate_credentials(key)
+    first.note_from_a_view = "set by one request"
+    first.username = "changed"
+    second, _ = CachedTokenAuthentication().authenticate_credentials(key)
+    assert second.username == "carol" and not hasattr(second, "note_from_a_view")
+    assert second._state is not first._state and second.has_perm("tasks.view_task")

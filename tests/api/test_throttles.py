@@ -1,6 +1,8 @@
 """Throttles count per account in fixed windows: the n+1-th request of a window is a 429 with a
 Retry-After, another account is not affected, and the next window starts afresh."""
 
+import time
+
 import pytest
 from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
@@ -14,6 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def three_per_minute(monkeypatch):
     cache.clear()
+    throttles.forget_counts()
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, "user": "3/minute"})
     yield
     cache.clear()
@@ -49,5 +52,18 @@ def test_with_redis_one_counter_per_window_counts_every_request_and_expires():
     redis_cache.delete(key)
 
 
-def test_with_another_cache_the_counter_counts_from_one(three_per_minute):
+def test_with_the_memory_cache_the_counter_counts_from_one_and_starts_again_after_its_time(three_per_minute):
     assert [throttles.count_in_window(cache, "throttle_test:locmem", 61) for _ in range(3)] == [1, 2, 3]
+    assert throttles.count_in_window(cache, "throttle_test:other", 61) == 1
+    assert [throttles.count_in_window(cache, "throttle_test:short", 1) for _ in range(2)] == [1, 2]
+    time.sleep(1.05)
+    assert throttles.count_in_window(cache, "throttle_test:short", 1) == 1
+
+
+def test_with_another_cache_the_counter_counts_from_one(three_per_minute):
+    from django.core.cache.backends.db import DatabaseCache
+    from django.core.management import call_command
+
+    call_command("createcachetable", "throttle_test_cache", verbosity=0)
+    table_cache = DatabaseCache("throttle_test_cache", {})
+    assert [throttles.count_in_window(table_cache, "throttle_test:db", 61) for _ in range(3)] == [1, 2, 3]

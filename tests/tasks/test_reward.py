@@ -73,6 +73,19 @@ def test_an_unrequested_edit_of_an_existing_row_fails_whatever_the_columns_polic
     assert (mismatch["column"], mismatch["why"]) == ("city", "changed without being asked")
 
 
+def test_an_untouched_row_passes_and_a_value_that_is_equal_but_of_another_type_is_still_compared():
+    flags = {"tables": {"owners": {"pk": "owner_id", "columns": {
+        "owner_id": {"type": "string", "policy": "exempt"}, "vip": {"type": "boolean", "policy": "exact"},
+        "stars": {"type": "integer", "policy": "exact"}}}}}
+    s0 = {"owners": {"o1": {"owner_id": "o1", "vip": True, "stars": 3}}}
+    assert compute_reward(copy.deepcopy(s0), copy.deepcopy(s0), s0, flags).reward == 1.0
+    as_number = {"owners": {"o1": {"owner_id": "o1", "vip": 1, "stars": 3}}}  # == says equal; the column does not
+    result = compute_reward(as_number, copy.deepcopy(s0), s0, flags)
+    assert result.reward == 0.0 and result.tables[0].mismatches[0]["column"] == "vip"
+    as_float = {"owners": {"o1": {"owner_id": "o1", "vip": True, "stars": 3.0}}}  # numbers by value
+    assert compute_reward(as_float, copy.deepcopy(s0), s0, flags).reward == 1.0
+
+
 def test_missing_and_extra_rows_fail():
     missing = agent_state()
     del missing["notes"]["n_mine"]

@@ -95,6 +95,42 @@ def test_an_outside_agent_talks_to_the_user_plays_the_task_and_gets_the_reward(t
     assert post(client, f"/api/sessions/{session}/tool-calls/", read_call(task)).status_code == 409
 
 
+def test_the_user_over_http_answers_as_in_process_whether_this_process_kept_it_or_rebuilds_it(task, client,
+                                                                                              monkeypatch):
+    """The scripted user's replies over HTTP are the in-process episode's, both when this process
+    kept the user from the last message and when (as if each message went to another server
+    process) it is rebuilt from the stored conversation."""
+    from tasks import selectors, sessions
+    from tasks.instantiation import domain_bundle
+    from tasks.rollout.agents import AGENTS
+    from tasks.rollout.episode import run_episode
+    from tasks.spec import build_task_spec
+
+    spec = build_task_spec(selectors.domain_view(task.domain), task)
+    with services.sandbox_pool().lease(domain_bundle(selectors.domain_view(task.domain))) as sandbox:
+        episode = run_episode(spec, AGENTS["oracle"](spec), sandbox)
+    in_process = [m["content"] for m in episode.messages[1:] if m["role"] == "user"]  # the opening first
+    assert len(in_process) >= 2
+
+    def replies(session):
+        return list(RunStep.objects.filter(run_id=session, kind="user").order_by("index").values_list("content",
+                                                                                                      flat=True))
+
+    replays = []
+    real_replay = sessions.ScriptedUser.replay
+    monkeypatch.setattr(sessions.ScriptedUser, "replay", lambda *a: replays.append(1) or real_replay(*a))
+    kept_session, _, kept = play(client, task)
+    assert replays == []  # the user was kept across the tool calls between messages
+    monkeypatch.setattr(sessions._users, "take", lambda run_id, answered: None)
+    monkeypatch.setattr(sessions._states, "get", lambda run_id, version: None)
+    rebuilt_session, _, rebuilt = play(client, task)
+    assert len(replays) == len(in_process) - 1  # every reply after the opening
+    assert replies(kept_session) == replies(rebuilt_session) == in_process
+    assert rebuilt["reward"] == kept["reward"] == episode.reward == 1.0
+    assert Run.objects.get(pk=rebuilt_session).final_hash == Run.objects.get(pk=kept_session).final_hash == (
+        episode.final_hash)
+
+
 def test_an_outside_agent_that_does_nothing_gets_nothing(task, client):
     _session, _started, done = play(client, task, "null")
     assert done["reward"] == 0.0
