@@ -432,27 +432,34 @@ def _insert_statement(connection: Any, rows: list[Any], returning_pk: bool = Fal
     return statement, values
 
 
-# Sentinel parameters a query is compiled with: the compiled statement must carry exactly these, in
-# this order, to be reused with other values (else the query runs through the ORM each time).
-_SENTINELS = (700_000_001, "sentinel-2", 700_000_003)  # in range of every column they stand for
-_compiled: dict[tuple[str, str], tuple[str, int] | None] = {}
+_compiled: dict[tuple[str, str], tuple[str, list[int]] | None] = {}  # statement, order of the parameters
 
 
-def _values(name: str, query: Any, parameters: list[Any], using: str) -> list[tuple[Any, ...]]:
+def _values(name: str, query: Any, parameters: list[Any], using: str,
+            json_columns: tuple[int, ...] = ()) -> list[tuple[Any, ...]]:
     """The rows of ``query(*parameters)`` (a ``values_list`` queryset), compiled by Django once per
     database and then run as plain SQL: on a session call the compiler cost more than the query.
-    Values come back as the database gives them (the caller converts JSON columns)."""
+    The columns at ``json_columns`` (JSONFields) are decoded as the ORM would."""
     key = (name, using)
     if key not in _compiled:
-        sentinels = list(_SENTINELS[:len(parameters)])
-        sql, compiled_parameters = query(*sentinels).query.get_compiler(using).as_sql()
-        _compiled[key] = (sql, len(parameters)) if list(compiled_parameters) == sentinels else None
+        # Compiled with distinct stand-ins of the parameters' types (in range of any column they stand
+        # for), found again among the statement's parameters (Django orders the conditions its own
+        # way); reused only if each stand-in is there once, as it was given.
+        stand_ins = [f"stand-in-{i}" if isinstance(p, str) else 700_000_001 + i for i, p in enumerate(parameters)]
+        sql, compiled_parameters = query(*stand_ins).query.get_compiler(using).as_sql()
+        order = [stand_ins.index(p) if p in stand_ins else -1 for p in compiled_parameters]
+        _compiled[key] = (sql, order) if sorted(order) == list(range(len(stand_ins))) else None
     found = _compiled[key]
     if found is None:
-        return [row if isinstance(row, tuple) else (row,) for row in query(*parameters).using(using)]
+        return [tuple(row) for row in query(*parameters).using(using)]
+    sql, order = found
     with connections[using].cursor() as cursor:
-        cursor.execute(found[0], parameters)
-        return cursor.fetchall()
+        cursor.execute(sql, [parameters[i] for i in order])
+        rows = cursor.fetchall()
+    if json_columns:
+        decode = RunStep._meta.get_field("arguments").from_db_value  # any JSONField: json.loads, None kept
+        rows = [tuple(decode(v, None, None) if i in json_columns else v for i, v in enumerate(row)) for row in rows]
+    return rows
 
 
 def _count(sql_where: str, parameters: list[Any], using: str) -> int:
@@ -504,9 +511,12 @@ def _state(run: Run) -> tuple[dict[str, Any], int]:
     cached = _states.get(run.pk, run.state_version)
     if cached is not None:
         return cached, run.ids_used
-    state = Task.objects.filter(pk=run.task_id).values_list("s0", flat=True).get()
-    for diff in RunStep.objects.filter(run_id=run.pk, kind=RunStep.Kind.TOOL_CALL, outcome="success").order_by(
-            "index").values_list("diff", flat=True):
+    state = _spec(run.task).s0  # kept by this process per task (never changed in place: diffs apply by copy)
+    if not run.state_version:  # no tool call has run yet
+        return state, run.ids_used
+    for diff, in _values("successful diffs", lambda run_id, kind, outcome: RunStep.objects.filter(
+            run_id=run_id, kind=kind, outcome=outcome).order_by("index").values_list("diff"),
+            [run.pk, RunStep.Kind.TOOL_CALL, "success"], router.db_for_read(RunStep), json_columns=(0,)):
         if diff:
             state = statekit.apply_diff_shared(state, diff)
     return state, run.ids_used
@@ -727,13 +737,11 @@ def _conversation(run: Run, spec: TaskSpec | None = None) -> tuple[list[dict[str
     spec = spec or _spec(run.task)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(spec)}]
     observations: list[Any] = []
-    using = router.db_for_read(RunStep)
-    arguments_field = RunStep._meta.get_field("arguments")
     for index, kind, tool, arguments, observation, content, outcome in _values(
             "conversation", lambda run_id: RunStep.objects.filter(run_id=run_id).order_by("index").values_list(
-                "index", "kind", "tool", "arguments", "observation", "content", "outcome"), [run.pk], using):
+                "index", "kind", "tool", "arguments", "observation", "content", "outcome"), [run.pk],
+            router.db_for_read(RunStep), json_columns=(3,)):
         if kind == RunStep.Kind.TOOL_CALL:
-            arguments = arguments_field.from_db_value(arguments, None, connections[using])
             call_id = f"call_{index}"
             messages.append({"role": "assistant", "content": None, "tool_calls": [
                 {"id": call_id, "type": "function",

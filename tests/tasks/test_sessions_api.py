@@ -125,6 +125,9 @@ def test_the_user_over_http_answers_as_in_process_whether_this_process_kept_it_o
     monkeypatch.setattr(sessions._states, "get", lambda run_id, version: None)
     rebuilt_session, _, rebuilt = play(client, task)
     assert len(replays) == len(in_process) - 1  # every reply after the opening
+    # The step queries ran as statements compiled once, not through the ORM each time.
+    assert {"earlier messages", "successful diffs", "conversation"} <= {name for name, _ in sessions._compiled}
+    assert all(sessions._compiled.values())
     assert replies(kept_session) == replies(rebuilt_session) == in_process
     assert rebuilt["reward"] == kept["reward"] == episode.reward == 1.0
     assert Run.objects.get(pk=rebuilt_session).final_hash == Run.objects.get(pk=kept_session).final_hash == (
