@@ -43,7 +43,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from environments.models import Domain
 from environments.runtime import statekit
-from environments.runtime.executor import EnvironmentBundle
+from environments.runtime.executor import EnvironmentBundle, Resume
 from scaleenv_site.api import BadInput, check_value
 from tasks.instantiation import ToolView, domain_bundle
 from tasks.rollout.episode import STOP, score, system_prompt, tool_message_content
@@ -97,27 +97,38 @@ def _llm_user(spec: TaskSpec, task_id: int, run_id: int | None, said: list[str] 
 # The per-process state cache
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """A session's state as this process last left it: its version (executed calls), the state,
+    the ids its episode used, and the diffs of its successful calls since s0 (a sandbox that does not
+    hold the state rebuilds it from s0, which its worker keeps, and these)."""
+
+    version: int
+    state: dict[str, Any]
+    ids_used: int
+    diffs: tuple[dict[str, Any], ...]
+
+
 class _States:
-    """run id -> (state version, state, ids used) of the sessions this process served last. The
-    version counts the session's executed calls; another process's call moves it on, so a stale
-    entry is never used."""
+    """run id -> the session's :class:`_Kept` state, for the sessions this process served last.
+    Another process's call moves the version on, so a stale entry is never used."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[int, tuple[int, dict[str, Any], int]] = OrderedDict()
+        self._items: OrderedDict[int, _Kept] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, run_id: int, version: int) -> dict[str, Any] | None:
+    def get(self, run_id: int, version: int) -> _Kept | None:
         with self._lock:
             item = self._items.get(run_id)
-            if item is None or item[0] != version:
+            if item is None or item.version != version:
                 return None
             self._items.move_to_end(run_id)
-            return item[1]
+            return item
 
-    def put(self, run_id: int, version: int, state: dict[str, Any], ids_used: int) -> None:
+    def put(self, run_id: int, kept: _Kept) -> None:
         with self._lock:
-            self._items[run_id] = (version, state, ids_used)
+            self._items[run_id] = kept
             self._items.move_to_end(run_id)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
@@ -280,7 +291,7 @@ def start_session(task: Task, owner: Any, agent_model: str = "", user: str = "sc
             first.run = run
             cursor.execute(*_insert_statement(connection, [first]))
         # The first call then starts from memory instead of reloading s0, the first message from a fresh user.
-        transaction.on_commit(lambda: _states.put(run.pk, 0, spec.s0, 0))
+        transaction.on_commit(lambda: _states.put(run.pk, _Kept(0, spec.s0, 0, ())))
         if user != "llm" and spec.script is not None:
             transaction.on_commit(lambda: _users.put(run.pk, 0, ScriptedUser(spec.script)))
     return run, messages, spec.tools
@@ -506,20 +517,22 @@ def _close_if_due(run: Run) -> str | None:
     return None
 
 
-def _state(run: Run) -> tuple[dict[str, Any], int]:
-    """The session's current state: cached, or s0 plus the diffs of its successful calls."""
-    cached = _states.get(run.pk, run.state_version)
-    if cached is not None:
-        return cached, run.ids_used
-    state = _spec(run.task).s0  # kept by this process per task (never changed in place: diffs apply by copy)
-    if not run.state_version:  # no tool call has run yet
-        return state, run.ids_used
-    for diff, in _values("successful diffs", lambda run_id, kind, outcome: RunStep.objects.filter(
-            run_id=run_id, kind=kind, outcome=outcome).order_by("index").values_list("diff"),
-            [run.pk, RunStep.Kind.TOOL_CALL, "success"], router.db_for_read(RunStep), json_columns=(0,)):
-        if diff:
-            state = statekit.apply_diff_shared(state, diff)
-    return state, run.ids_used
+def _state(run: Run) -> _Kept:
+    """The session's current state: kept by this process, or s0 plus the diffs of its successful
+    calls."""
+    kept = _states.get(run.pk, run.state_version)
+    if kept is not None:
+        return kept
+    state = s0 = _spec(run.task).s0  # kept by this process per task (never changed in place: diffs apply by copy)
+    diffs: list[dict[str, Any]] = []
+    if run.state_version:  # a tool call has run
+        for diff, in _values("successful diffs", lambda run_id, kind, outcome: RunStep.objects.filter(
+                run_id=run_id, kind=kind, outcome=outcome).order_by("index").values_list("diff"),
+                [run.pk, RunStep.Kind.TOOL_CALL, "success"], router.db_for_read(RunStep), json_columns=(0,)):
+            if diff:
+                diffs.append(diff)
+                state = statekit.apply_diff_shared(state, diff)
+    return _Kept(run.state_version, state if diffs else s0, run.ids_used, tuple(diffs))
 
 
 def _append(run: Run, **fields: Any) -> RunStep:
@@ -587,19 +600,22 @@ def _try_call(run: Run, name: Any, arguments: Any) -> dict[str, Any] | None:
                 stored_arguments = parsed
                 holder = (run.pk, run.state_version)
                 sandbox = leases.enter_context(sandbox_pool().lease(served.bundle, holder=holder))
-                state = _states.get(run.pk, run.state_version) if sandbox.holder == holder else None
+                kept = _states.get(run.pk, run.state_version) if sandbox.holder == holder else None
                 start_from = None
-                if state is None:  # the sandbox holds another state: it loads this one with the call
-                    state, ids_used = _state(run)
-                    start_from = (state, ids_used)
+                if kept is None:  # the sandbox holds another state: it loads this one with the call
+                    kept = _state(run)
+                    # s0 (which the worker keeps after the first time, by task and content) and the diffs.
+                    start_from = Resume(f"{run.task_id}:{run.task.content_hash}", served.spec.s0, kept.diffs,
+                                        kept.ids_used)
                 sandbox.holder = None  # until this call is stored
                 result = sandbox.call(tool.name, parsed, start_from=start_from)
                 executed, diff = True, result.get("diff") or {}
                 duration = float(result.get("duration_ms") or 0.0)
+                state, diffs = kept.state, kept.diffs
                 if result["outcome"] == "success" and diff:
-                    state = statekit.apply_diff_shared(state, diff)
+                    state, diffs = statekit.apply_diff_shared(state, diff), (*diffs, diff)
                 ids_used, version = sandbox.ids_used, run.state_version + 1
-                held = (sandbox, (run.pk, version), state, ids_used)
+                held = (sandbox, (run.pk, version), _Kept(version, state, ids_used, diffs))
         content, truncated = _capped(tool_message_content(result), settings.SCALEENV_SESSION_MAX_OBSERVATION_CHARS)
         arguments_text = json.dumps(stored_arguments, default=str)
         if len(arguments_text) > settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES:
@@ -611,9 +627,9 @@ def _try_call(run: Run, name: Any, arguments: Any) -> dict[str, Any] | None:
         if not _advance(run, [step], errors=int(failed), ids_used=ids_used, state_version=version):
             return None
         if held is not None:
-            sandbox, holder, state, ids_used = held
+            sandbox, holder, kept = held
             sandbox.holder = holder
-            _states.put(holder[0], holder[1], state, ids_used)
+            _states.put(run.pk, kept)
     return {"tool_call_id": f"call_{step.index}", "outcome": result["outcome"], "content": content, "error": failed,
             "truncated": truncated}
 
@@ -761,7 +777,7 @@ def _final_score(run: Run, termination: str, pending: list[RunStep] | None = Non
     """The columns that finish the session as ``run`` stands plus its ``pending`` steps (messages
     not yet stored): its score, final state and conversation."""
     spec = _spec(run.task)
-    state, _ids = _state(run)
+    state = _state(run).state
     messages, observations = _conversation(run, spec)
     for step in pending or []:
         messages.append({"role": "user" if step.kind == RunStep.Kind.USER else "assistant", "content": step.content})

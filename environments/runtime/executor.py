@@ -157,11 +157,30 @@ def _next_uid(base: int) -> int:
     return base + ((os.getpid() * 16 + n) % 40_000)
 
 
+@dataclass(frozen=True)
+class Resume:
+    """A session's state as a base the worker may keep between requests (a task's initial state,
+    named by ``key``, which must name that content alone) plus the diffs of the session's successful
+    calls since, and the ids its episode used. After the first time, the base is not sent again."""
+
+    key: str
+    base: dict[str, Any]
+    diffs: tuple[dict[str, Any], ...]
+    ids_used: int
+
+    def state(self) -> dict[str, Any]:
+        state = self.base
+        for diff in self.diffs:
+            state = statekit.apply_diff_shared(state, diff)
+        return state
+
+
 class _Worker:
     """One live worker process and its pipes."""
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
+        self.bases: OrderedDict[str, None] = OrderedDict()  # the bases this worker keeps (a mirror)
         self.scratch = tempfile.mkdtemp(prefix="scaleenv-sbx-")
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
@@ -327,7 +346,7 @@ class Sandbox:
         self._ids = itertools.count(1)
         # The session since the last reset: its base state, the successful calls, and how many
         # ids the context had handed out; enough to rebuild the state on a replacement worker.
-        self._journal_state: dict[str, Any] | None = None
+        self._journal_state: dict[str, Any] | Resume | None = None
         self._journal: list[tuple[str, Any]] = []
         self._ids_used = 0
         self.load_errors: dict[str, str] = {}
@@ -387,7 +406,9 @@ class Sandbox:
         try:
             if self._journal_state is not None or self._journal:
                 calls = [{"tool": t, "args": a} for t, a in self._journal]
-                list(self._stream({"op": "run_sequence", "reset": True, "state": self._journal_state,
+                base = self._journal_state
+                list(self._stream({"op": "run_sequence", "reset": True,
+                                   "state": base.state() if isinstance(base, Resume) else base,
                                    "calls": calls, "stop_on_failure": False, "diffs": False, "values": False,
                                    "hash": False}, len(calls)))
             if self._ids_used:
@@ -485,23 +506,44 @@ class Sandbox:
         return reply["state"], reply["state_hash"]
 
     def call(self, tool: str, args: Any, *, timeout: float | None = None,
-             start_from: tuple[dict[str, Any], int] | None = None) -> dict[str, Any]:
+             start_from: tuple[dict[str, Any], int] | Resume | None = None) -> dict[str, Any]:
         """Run one tool call against the current state; the state persists between calls.
-        ``start_from`` (a state, the ids its episode used) first loads that state, as :meth:`reset`
-        would, in the same round trip (a session resumed on this worker)."""
+        ``start_from`` first loads a session's state, as :meth:`reset` would, in the same round
+        trip (a session resumed on this worker): a state and the ids its episode used, or a
+        :class:`Resume`, whose base the worker keeps (sent only when it does not hold it yet)."""
         message: dict[str, Any] = {"op": "call", "tool": tool, "args": args}
         if start_from is not None:
-            state, ids_used = start_from
             self.holder = None
-            self._journal_state, self._journal, self._ids_used = state, [], int(ids_used)
-            message["start_from"] = {"state": state, "counter": int(ids_used)}
+            if isinstance(start_from, Resume):
+                self._journal_state, self._journal, self._ids_used = start_from, [], start_from.ids_used
+                message["start_from"] = self._resume_message(start_from)
+            else:
+                state, ids_used = start_from
+                self._journal_state, self._journal, self._ids_used = state, [], int(ids_used)
+                message["start_from"] = {"state": state, "counter": int(ids_used)}
         try:
             result = self._request(message, timeout=timeout)
+            if "unknown_base" in result and isinstance(start_from, Resume):  # the mirror was wrong: send it
+                self._worker.bases.pop(start_from.key, None)
+                message["start_from"] = self._resume_message(start_from)
+                result = self._request(message, timeout=timeout)
         except _WorkerLost as exc:
             self._recover()
             return failure(_lost_kind(exc), _lost_message(exc, timeout or self.config.call_timeout))
         self._track(tool, args, result)
         return _clean_result(result)
+
+    def _resume_message(self, resume: Resume) -> dict[str, Any]:
+        held = self._worker.bases
+        message = {"base": resume.key, "diffs": list(resume.diffs), "counter": int(resume.ids_used)}
+        if resume.key in held:
+            held.move_to_end(resume.key)
+        else:
+            message["state"] = resume.base
+            held[resume.key] = None
+            while len(held) > statekit.RESUME_BASES_KEPT:
+                held.popitem(last=False)
+        return message
 
     def call_pipelined(self, calls: list[tuple[str, Any]], window: int = 64) -> list[dict[str, Any]]:
         """Send calls without waiting for each answer (bounded window, so the pipes never deadlock)."""

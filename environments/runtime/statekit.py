@@ -18,6 +18,10 @@ State = dict[str, dict[str, dict[str, Any]]]
 
 COLUMN_TYPES = ("string", "text", "integer", "number", "boolean", "date", "datetime", "enum", "json")
 
+# Base states a sandbox worker keeps for resumed sessions, least recently used dropped first; the
+# parent keeps a mirror of the same size to know which it need not send again.
+RESUME_BASES_KEPT = 16
+
 
 def canonical_json(value: Any) -> str:
     """Canonical JSON: sorted keys, fixed separators, UTF-8 text, no NaN/Infinity."""

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections import OrderedDict
 
 # Pre-import what tools may use (later imports may be impossible once hardened).
 import _strptime  # noqa: F401  - datetime.strptime imports it lazily
@@ -115,6 +116,9 @@ class Worker:
         self.requests = 0
         self.tracker = tracking.Tracker()
         self.scalar_rows = False
+        # Base states a session may resume from (a task's initial state), by the key the parent
+        # names them with, least recently used first; never changed in place (resets copy them).
+        self.bases: "OrderedDict[str, dict]" = OrderedDict()
 
     # -- operations ------------------------------------------------------------------------
 
@@ -162,9 +166,30 @@ class Worker:
 
     def op_call(self, req: dict) -> dict:
         start = req.get("start_from")
-        if isinstance(start, dict):  # a reset and the call in one request
+        if isinstance(start, dict) and "base" in start:  # a kept base plus the session's diffs since
+            if not self._resume(start):
+                return {"unknown_base": start["base"]}
+        elif isinstance(start, dict):  # a reset and the call in one request
             self.op_reset(start)
         return self.execute(req.get("tool"), req.get("args"), diffs=req.get("diffs", True))
+
+    def _resume(self, start: dict) -> bool:
+        """Load base + diffs (the base sent along, or one kept from an earlier request); False when
+        the base is neither."""
+        key = str(start["base"])
+        if isinstance(start.get("state"), dict):
+            self.bases[key] = start["state"]
+            while len(self.bases) > statekit.RESUME_BASES_KEPT:
+                self.bases.popitem(last=False)
+        base = self.bases.get(key)
+        if base is None:
+            return False
+        self.bases.move_to_end(key)
+        for diff in start.get("diffs") or ():
+            base = statekit.apply_diff_shared(base, diff)
+        self._reset(base)
+        self.ctx.counter = int(start.get("counter") or 0)
+        return True
 
     def op_probe(self, req: dict) -> dict:
         if not self.config.get("probes"):

@@ -1,10 +1,11 @@
 """The sandboxed executor, against real worker processes."""
 
+import copy
 from dataclasses import replace
 
 import pytest
 
-from environments.runtime.executor import EnvironmentBundle, Sandbox, SandboxUnavailable
+from environments.runtime.executor import EnvironmentBundle, Resume, Sandbox, SandboxUnavailable
 from tests.conftest import items_bundle
 
 HOSTILE = '''
@@ -120,6 +121,38 @@ def test_a_reset_with_ids_used_continues_the_id_sequence_as_set_ids_used_does(it
                                        start_from=({**state, "items": after_first}, used))
     assert with_the_call["value"]["item_id"] == played_on and items_sandbox.ids_used == used + 1
     assert items_sandbox.get_state()[0] == state  # the state loaded, then the call applied
+
+
+def test_a_resumed_session_sends_its_base_once_then_only_the_diffs(items_sandbox):
+    """A session resumed from a base the worker keeps (a task's s0) plus its diffs reaches the same
+    state and id sequence as one played on this worker; the base crosses the pipe only the first
+    time, and a worker that does not hold it (a wrong mirror, a new worker) gets it again."""
+    s0 = items_sandbox.get_state()[0]
+    one = items_sandbox.call("add_item", {"name": "one", "qty": 1})
+    two = items_sandbox.call("add_item", {"name": "two", "qty": 2})
+    played, used_after_one = items_sandbox.get_state()[0], None
+    items_sandbox.reset(None)
+    items_sandbox.call("add_item", {"name": "one", "qty": 1})
+    used_after_one = items_sandbox.ids_used
+
+    sent = []
+    real_send = items_sandbox._worker.send
+    items_sandbox._worker.send = lambda message: sent.append(copy.deepcopy(message)) or real_send(message)
+    resume = Resume("task-1:hash", s0, (one["diff"],), used_after_one)
+    for attempt in range(3):
+        items_sandbox.reset(None)
+        again = items_sandbox.call("add_item", {"name": "two", "qty": 2}, start_from=resume)
+        assert again["value"] == two["value"] and items_sandbox.get_state()[0] == played, attempt
+    calls = [m for m in sent if m["op"] == "call"]
+    assert ["state" in m["start_from"] for m in calls] == [True, False, False]
+    assert calls[1]["start_from"]["diffs"] == [one["diff"]]
+
+    items_sandbox._worker.bases["task-2:hash"] = None  # the parent wrongly believes the worker holds it
+    sent.clear()
+    other = items_sandbox.call("add_item", {"name": "two", "qty": 2},
+                               start_from=Resume("task-2:hash", s0, (one["diff"],), used_after_one))
+    assert other["value"] == two["value"] and items_sandbox.get_state()[0] == played
+    assert ["state" in m["start_from"] for m in sent if m["op"] == "call"] == [False, True]
 
 
 def test_unbounded_allocation_and_recursion_cost_one_failure(hostile):

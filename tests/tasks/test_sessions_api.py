@@ -414,9 +414,9 @@ def test_a_call_whose_transaction_fails_leaves_the_session_where_it_was(task, cl
         task.gold_calls[:write + 1], state=task.s0, return_state=True)["state"]
     run = Run.objects.get(pk=session)
     assert run.state_version == write + 1
-    assert sessions._state(run)[0] == expected  # what this process keeps
+    assert sessions._state(run).state == expected  # what this process keeps
     sessions._states.drop(run.pk)
-    assert sessions._state(run)[0] == expected  # what any process rebuilds from the stored steps
+    assert sessions._state(run).state == expected  # what any process rebuilds from the stored steps
 
 
 def test_a_call_that_loses_the_race_is_redone_on_the_new_state_and_stored_once(task, client, monkeypatch):
@@ -450,7 +450,7 @@ def test_a_call_that_loses_the_race_is_redone_on_the_new_state_and_stored_once(t
     run = Run.objects.get(pk=session)
     assert run.state_version == 2 and run.step_count == 3
     sessions._states.drop(run.pk)
-    assert sessions._state(run)[0] == expected
+    assert sessions._state(run).state == expected
 
 
 def test_a_session_kept_busy_past_the_patience_answers_409_and_stores_nothing(task, client, monkeypatch, settings):
