@@ -706,6 +706,7 @@ class Analysis:
         "after_prep",
         "content",
         "coordinated",
+        "directions",
         "empty",
         "names",
         "negated",
@@ -734,6 +735,7 @@ class Analysis:
         self.empty = True
         self.after_prep: set[str] = set()  # content words right after a preposition ("to the seller")
         self.coordinated: set[str] = set()  # content words of a clause opened by "and" / "or" / "plus"
+        self.directions: dict[str, str] = {}  # content word -> "source" ("from the clinic") or "goal" ("to ...")
 
 
 @lru_cache(maxsize=4096)
@@ -855,6 +857,7 @@ def _content(a: Analysis, words: list[str]) -> None:
     pending = False  # a negator waits for the next content word of its clause
     in_scope = False  # the clause has a negator or a privative word ("missing")
     after_prep = False
+    direction: str | None = None  # "source" or "goal" when the last preposition gives a direction
     coordinated = False  # in a clause that "and", "or" or "plus" opened: a further item or detail
     clause: list[str] = []
     clause_since_negator = True
@@ -886,6 +889,7 @@ def _content(a: Analysis, words: list[str]) -> None:
             in_scope = True
         if surface in PREPOSITIONS:
             after_prep = True
+            direction = DIRECTIONS.get(surface)
         if surface in STOPWORDS:
             continue
         weight = phrase_weight if phrase_weight is not None else _word_weight(surface, s)
@@ -897,6 +901,8 @@ def _content(a: Analysis, words: list[str]) -> None:
         clause_since_negator = True
         if after_prep:
             a.after_prep.add(s)
+            if direction is not None:
+                a.directions.setdefault(s, direction)
             after_prep = False
         if pending:
             a.negated.add(s)
@@ -912,6 +918,12 @@ PRIVATIVE = frozenset({"missing", "absent", "lacking", "lack", "lacks", "lacked"
 
 PREPOSITIONS = frozenset({"of", "to", "for", "from", "in", "on", "at", "by", "with", "about", "into",
                           "onto", "via", "per", "over", "under", "through", "during", "inside"})
+
+# Prepositions that say where something comes from or goes to: the same word as a source on one side
+# and a goal on the other is a reversed direction ("from the clinic to the hospital" / "from the
+# hospital to the clinic"; "moved out of room 4" is not "moved to room 4").
+DIRECTIONS = {"from": "source", "to": "goal", "into": "goal", "onto": "goal", "toward": "goal",
+              "towards": "goal"}
 
 
 def _word_weight(surface: str, s: str) -> float:
@@ -1066,10 +1078,14 @@ def explain(expected: Any, got: Any) -> dict[str, Any]:
                           and _incompatible_ids(x) & _ids(y)})
     if substituted:
         reasons.append(f"incompatible words: {substituted}")
-    # 5. roles swapped
+    # 5. roles swapped, or a direction reversed
     swap = _role_swap(g, c, c2g)
     if swap:
         reasons.append(f"roles swapped: {swap}")
+    reversed_ = sorted(x for x, y in g2c.items() if x in g.directions and y in c.directions
+                       and g.directions[x] != c.directions[y])
+    if reversed_:
+        reasons.append(f"direction reversed (from / to): {reversed_}")
     # 6. a further item or detail joined by "and"/"or" on one side only ("towels" / "towels and a
     # crib", "bleeding and swelling" / "bleeding"): the overlap rule lets one such word through
     dropped = sorted(x for x in gc if x not in g2c and x in g.coordinated and gc[x] >= 1.0)

@@ -30,10 +30,11 @@ from tasks.semantic import analyze, explain, lexicon_conflicts, semantic_match
 DATA = Path(__file__).resolve().parent / "data" / "semantic_pairs.jsonl"
 KINDS = ("identical_or_trivial", "paraphrase", "negation", "changed_quantity", "changed_name",
          "contradiction", "unrelated", "elaboration_or_omission")
-# The brief's target, and the measured floors on the 949 pairs (docs/semantic.md), rules only (v6
-# rules): dev 0.915, test 0.889, all 0.902, b3 0.877, b4 0.824, b5 0.841 (b5 blind, before v6: 0.824).
+# The brief's target, and the measured floors on the 1,119 pairs (docs/semantic.md), rules only (v7
+# rules): dev 0.922, test 0.886, all 0.904, b3 0.877, b4 0.829, b5 0.841, b6 0.912 (b5 blind, before
+# v6: 0.824; b6 blind, before v7: 0.900).
 TARGET_ACCURACY = 0.95
-FLOOR = {"dev": 0.91, "test": 0.88, "all": 0.90, "b3": 0.87, "b4": 0.82, "b5": 0.835}
+FLOOR = {"dev": 0.92, "test": 0.88, "all": 0.90, "b3": 0.87, "b4": 0.82, "b5": 0.835, "b6": 0.91}
 
 
 def load_pairs(path: Path = DATA) -> list[dict]:
@@ -56,7 +57,9 @@ SPLITS = {"dev": [p for p in PAIRS if split_of(p["id"]) == "dev"],
           # batch 4: written and frozen before the (since removed) embedding rescue was designed
           "b4": [p for p in PAIRS if p["id"].startswith("b4-")],
           # batch 5: written blind to the matcher (by a helper that never read it), scored once, unchanged since
-          "b5": [p for p in PAIRS if p["id"].startswith("b5-")]}
+          "b5": [p for p in PAIRS if p["id"].startswith("b5-")],
+          # batch 6: written blind the same way, in other domains; scored once (0.900), then v7
+          "b6": [p for p in PAIRS if p["id"].startswith("b6-")]}
 
 
 def ms_per_pair(pairs: list[dict], repeats: int = 5, warm: bool = False) -> float:
@@ -109,13 +112,13 @@ def test_the_split_is_deterministic_and_both_halves_are_used():
 # Accuracy
 # ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("split", ["dev", "test", "all", "b3", "b4", "b5"])
+@pytest.mark.parametrize("split", ["dev", "test", "all", "b3", "b4", "b5", "b6"])
 def test_accuracy_stays_above_the_measured_floor(split):
     assert accuracy(SPLITS[split]) >= FLOOR[split]
 
 
 @pytest.mark.xfail(strict=True, reason="held-out paraphrases with words or idioms outside the lexicon "
-                                       "are rejected: test 0.889, all 0.902 (docs/semantic.md)")
+                                       "are rejected: test 0.886, all 0.904 (docs/semantic.md)")
 @pytest.mark.parametrize("split", ["test", "all"])
 def test_accuracy_reaches_the_target(split):
     assert accuracy(SPLITS[split]) >= TARGET_ACCURACY
@@ -176,6 +179,10 @@ def test_the_lexicon_never_makes_a_word_its_own_antonym():
     ("Replace the kitchen tap", "Replace the kitchen tap and the shower head"),
     ("Leak and mould under the sink", "Leak under the sink"),
     ("Dog is limping", "Dog is limping or dragging a paw"),
+    # a direction reversed: the same place as where it comes from on one side, where it goes on the other (v7)
+    ("Transfer the funds from savings to checking", "Transfer the funds from checking to savings"),
+    ("The parcel was sent from the depot to the shop", "The parcel was sent to the depot from the shop"),
+    ("Guest moved out of room 12", "Guest moved into room 12"),
 ])
 def test_these_do_not_match(gold, candidate):
     assert semantic_match(gold, candidate) is False
@@ -207,6 +214,8 @@ def test_these_do_not_match(gold, candidate):
     # the same items joined in another order, or politeness after "and" (v6)
     ("Fever and cough", "Cough and fever"),
     ("Please reset my password", "Please reset my password and thanks"),
+    # the same directions in another order (v7)
+    ("Transfer the funds from savings to checking", "Transfer the funds to checking from savings"),
 ])
 def test_these_match(gold, candidate):
     assert semantic_match(gold, candidate) is True
@@ -245,7 +254,7 @@ def _baseline(gold: str, candidate: str) -> bool:
 
 
 def _table() -> list[str]:
-    cols = ("dev", "test", "all", "b3", "b4", "b5")
+    cols = ("dev", "test", "all", "b3", "b4", "b5", "b6")
     lines = [f"{'kind':26} " + " ".join(f"{c:>13}" for c in cols) + f" {'baseline all':>13}"]
     decided = {p["id"]: semantic_match(p["gold"], p["candidate"]) for p in PAIRS}
     for kind in (*KINDS, None):
@@ -278,11 +287,11 @@ def report() -> str:
         why = explain(p["gold"], p["candidate"])
         if why["match"] != p["label"]:
             split = split_of(p["id"])
-            batch = p["id"][:2] if p["id"][:3] in ("b3-", "b4-", "b5-") else ""
+            batch = p["id"][:2] if p["id"][:3] in ("b3-", "b4-", "b5-", "b6-") else ""
             group = f"{batch}-{split}" if batch else split
             by_split[group].append(f"  {split:4} {p['id']:13} {p['label']!s:5} | {p['gold']} | {p['candidate']}"
                                    f" -> {'; '.join(why['reasons']) or 'no rule fired'}")
-    for group in ("dev", "test", "b3-dev", "b3-test", "b4-dev", "b4-test", "b5-dev", "b5-test"):
+    for group in ("dev", "test", "b3-dev", "b3-test", "b4-dev", "b4-test", "b5-dev", "b5-test", "b6-dev", "b6-test"):
         lines += by_split[group]
     return "\n".join(lines)
 
