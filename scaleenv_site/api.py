@@ -100,12 +100,12 @@ class JSONFirstNegotiation(DefaultContentNegotiation):
     other request (a format in the URL, another or a weighted media type) is negotiated by DRF as
     before, 406 included. Agents send the first kind hundreds of times a second."""
 
-    _ANY = frozenset({"", "*/*", "application/json"})
+    ANY = frozenset({"", "*/*", "application/json"})  # Accept values that take JSON as it is
 
     def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> Any:
         if (len(renderers) == 1 and format_suffix is None
                 and self.settings.URL_FORMAT_OVERRIDE not in request.query_params
-                and request.META.get("HTTP_ACCEPT", "").strip() in self._ANY):
+                and request.META.get("HTTP_ACCEPT", "").strip() in self.ANY):
             return renderers[0], renderers[0].media_type
         return super().select_renderer(request, renderers, format_suffix)
 

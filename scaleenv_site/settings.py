@@ -291,6 +291,9 @@ SCALEENV_SESSION_MAX_MESSAGE_CHARS = env_int("SCALEENV_SESSION_MAX_MESSAGE_CHARS
 SCALEENV_SESSION_STATE_CACHE = env_int("SCALEENV_SESSION_STATE_CACHE", 256)  # session states a process keeps
 # How long a call waits while other calls on the same session go first before it answers 409.
 SCALEENV_SESSION_BUSY_SECONDS = env_float("SCALEENV_SESSION_BUSY_SECONDS", 10.0)
+# Plain tool calls and messages (a token, a plainly valid JSON body) are answered without DRF's
+# request cycle, with the same answer (tasks/api.py, plain_session_call); off: every call through DRF.
+SCALEENV_SESSION_PLAIN_PATH = env_bool("SCALEENV_SESSION_PLAIN_PATH", True)
 # A token's account and its permissions are remembered this long per process (0: read every time),
 # so a revoked token or a changed role takes effect within it.
 SCALEENV_AUTH_CACHE_SECONDS = env_int("SCALEENV_AUTH_CACHE_SECONDS", 30)

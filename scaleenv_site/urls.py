@@ -14,7 +14,8 @@ DOCS_POLICY = csp_update({"script-src": ["'unsafe-inline'"], "style-src": ["'uns
                           "worker-src": ["'self'", "blob:"]})
 
 urlpatterns = [
-    path("api/", include(build_router().urls)),  # first: the agents' calls are most of the requests
+    path("api/", include("tasks.api_urls")),  # first: the agents' calls are most of the requests
+    path("api/", include(build_router().urls)),
     path("admin/", admin.site.urls),
     path("healthz", environment_views.healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

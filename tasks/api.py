@@ -5,12 +5,15 @@ a human role (environments/roles.py)."""
 
 from __future__ import annotations
 
+import io
 import threading
 from collections import OrderedDict
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, pagination, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -382,7 +385,7 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
     def tool_calls(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         run_id = self._run(pk, check=False)
         body = self._body(ToolCall, run_id)
-        return self._act(lambda: sessions.call_tool(run_id, request.user, body["name"], body.get("arguments", {})))
+        return self._act(lambda: _tool_call_answer(run_id, request.user, body))
 
     @extend_schema(summary="Say something to the user", description=(
         "Send the agent's message; the simulated user answers. ###STOP### in either ends the session, and "
@@ -391,15 +394,7 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
     def messages(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         run_id = self._run(pk, check=False)
         body = self._body(Message, run_id)
-
-        def say() -> dict[str, Any]:
-            reply = sessions.send_message(run_id, request.user, body["content"])
-            if reply.get("finished"):
-                error = {"error": reply["error"]} if reply.get("error") else {}  # the LLM user failed
-                return {"user": reply["user"], "finished": True, **error, **self._score(reply)}
-            return reply
-
-        return self._act(say)
+        return self._act(lambda: _message_answer(run_id, request.user, body))
 
     @extend_schema(summary="Finish and score", description=(
         "End the session and get its reward; finishing a finished session answers its score again."),
@@ -410,8 +405,95 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
         return self._act(lambda: self._score(sessions.finish(run_id, request.user)))
 
     def _score(self, result: dict[str, Any]) -> dict[str, Any]:
-        """Expected values are the answer key: only roles that may read tasks see them."""
-        if self.request.user.has_perm("tasks.view_task"):
-            return {"reward": result["reward"], "termination": result["termination"],
-                    "breakdown": sessions.agent_view(result)["breakdown"], "full_breakdown": result["breakdown"]}
-        return sessions.agent_view(result)
+        return _score_for(self.request.user, result)
+
+
+def _score_for(user: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """Expected values are the answer key: only roles that may read tasks see them."""
+    if user.has_perm("tasks.view_task"):
+        return {"reward": result["reward"], "termination": result["termination"],
+                "breakdown": sessions.agent_view(result)["breakdown"], "full_breakdown": result["breakdown"]}
+    return sessions.agent_view(result)
+
+
+def _tool_call_answer(run_id: int, user: Any, body: dict[str, Any]) -> dict[str, Any]:
+    return sessions.call_tool(run_id, user, body["name"], body.get("arguments", {}))
+
+
+def _message_answer(run_id: int, user: Any, body: dict[str, Any]) -> dict[str, Any]:
+    reply = sessions.send_message(run_id, user, body["content"])
+    if reply.get("finished"):
+        error = {"error": reply["error"]} if reply.get("error") else {}  # the LLM user failed
+        return {"user": reply["user"], "finished": True, **error, **_score_for(user, reply)}
+    return reply
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain session calls: the same answers without DRF's request cycle
+
+
+_PLAIN_ACTIONS: dict[str, tuple[str, type[serializers.Serializer], Any]] = {
+    "tool-calls": ("tool_calls", ToolCall, _tool_call_answer),
+    "messages": ("messages", Message, _message_answer),
+}
+_drf_views: dict[str, Any] = {}
+
+
+def _drf_session_view(path_action: str) -> Any:
+    """The router's own view of a session action (found once): every call the plain path does not
+    take goes there, so errors, refusals and their wording stay DRF's."""
+    if not _drf_views:
+        from scaleenv_site.api_router import build_router
+
+        names = {f"session-{path}": path for path in _PLAIN_ACTIONS}
+        for pattern in build_router().urls:
+            if getattr(pattern, "name", None) in names:
+                _drf_views[names[pattern.name]] = pattern.callback
+    return _drf_views[path_action]
+
+
+@csrf_exempt  # token calls only; anything else goes to the DRF view, which checks CSRF for cookie sign-ins
+def plain_session_call(request: HttpRequest, pk: str, action_path: str) -> HttpResponse:
+    """``POST /api/sessions/<id>/tool-calls/`` and ``/messages/``.
+
+    Nearly every request of a trainer is plain: a token, a JSON body that is plainly valid, JSON
+    accepted, no query string. Those are answered here with what the DRF view would answer (the
+    same authentication, permission, throttle, parser and service, rendered by DRF's renderer with
+    its headers) without DRF's request and response cycle, ~10 % of such a call's CPU. Anything else,
+    and any refusal but a finished or busy session, goes to the DRF view unchanged."""
+    answer = _plain_answer(request, pk, action_path) if settings.SCALEENV_SESSION_PLAIN_PATH else None
+    return answer if answer is not None else _drf_session_view(action_path)(request, pk=pk)
+
+
+def _plain_answer(request: HttpRequest, pk: str, action_path: str) -> HttpResponse | None:
+    from scaleenv_site.api import StrictJSONParser
+    from scaleenv_site.auth import CachedTokenAuthentication
+    from scaleenv_site.throttles import UserThrottle
+
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if (request.method != "POST" or not pk.isdigit() or request.GET or request.content_type != "application/json"
+            or request.content_params.get("charset", "utf-8").lower() != "utf-8"
+            or request.META.get("HTTP_ACCEPT", "").strip() not in JSONFirstNegotiation.ANY
+            or not header.startswith("Token ") or len(header.split()) != 2):
+        return None
+    try:
+        user, _token = CachedTokenAuthentication().authenticate_credentials(header.split()[1])
+        data = StrictJSONParser().parse(io.BytesIO(request.body), parser_context={"request": request})
+    except Exception:  # noqa: BLE001 - DRF answers it (401, 400, 413), from the same classes
+        return None
+    _action, serializer, answer_of = _PLAIN_ACTIONS[action_path]
+    body = _plainly_valid(serializer, data)
+    if body is None or not user.has_perm("tasks.play_session"):
+        return None
+    request.user = user  # what DRF sets too; the throttle counts per account
+    if not UserThrottle().allow_request(request, None):
+        return None  # DRF counts it again and answers 429 with its Retry-After
+    try:
+        data, status_code = answer_of(int(pk), user, body), 200
+    except sessions.SessionError as exc:
+        data, status_code = {"detail": str(exc)}, exc.status
+    except Run.DoesNotExist:
+        return None  # nothing was done: DRF's 404
+    response = HttpResponse(JSONRenderer().render(data), content_type="application/json", status=status_code)
+    response["Allow"] = "POST, OPTIONS"  # as DRF's answer carries it (no Vary: the sessions have one renderer)
+    return response

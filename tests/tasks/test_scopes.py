@@ -24,7 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # What an agent may read or do, by URL name. Everything else refuses it.
 AGENT_MAY = {"api-root", "api-schema", "api-docs", "api-redoc", "healthz", "login", "logout",
              "domain-list", "domain-detail", "tool-list", "tool-detail",
-             "session-list", "session-detail", "session-tool-calls", "session-messages", "session-finish"}
+             "session-list", "session-detail", "session-tool-calls", "session-messages", "session-finish",
+             "session-plain-call"}
 REFUSED = {401, 403, 404, 405, "sign-in"}
 
 
@@ -68,7 +69,7 @@ def arguments_for(name: str, world: dict[str, Any], session: int) -> dict[str, A
     short = name.split(":")[-1]
     pk = next((pks[kind] for kind in sorted(pks, key=len, reverse=True) if short.startswith(kind)), None)
     return {"pk": pk, "slug": task.domain.slug, "name": task.domain.tools.first().name, "format": "json",
-            "table": next(iter(task.s0))}
+            "table": next(iter(task.s0)), "action_path": "messages"}
 
 
 def outcome(response: Any) -> int | str:
