@@ -15,7 +15,8 @@ Correct under any concurrency, in threaded and multi-process servers:
 * steps are appended as ``RunStep`` rows (never a rewritten list);
 * the state is s0 plus the diffs of the session's successful calls; each process keeps the latest
   state of recently used sessions and rebuilds it from the rows when another process served the
-  last call (the step count says which);
+  last call (the state version says which); a sandbox that does not hold the session's state gets
+  s0 (which its worker then keeps, by task and content hash) and the diffs, not the whole state;
 * tool code runs in a sandbox leased to this request alone;
 * ``finish`` is a conditional transition out of ``running``; once finished, every call is refused.
 
@@ -32,6 +33,7 @@ import time
 from collections import OrderedDict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
@@ -329,10 +331,18 @@ def _snapshot_sql(using: str) -> str:
     return found
 
 
+@lru_cache(maxsize=1)
 def _snapshot_run_fields() -> list[Any]:
     wanted = {"id", "termination", "user", "step_count", "ids_used", "state_version", "agent_messages", "tool_errors",
               "last_activity_at", "created_at", "owner_id", "task_id"}
     return [f for f in Run._meta.concrete_fields if f.attname in wanted]
+
+
+@lru_cache(maxsize=1)
+def _snapshot_layout() -> tuple[list[str], list[int]]:
+    """The snapshot's session columns by attribute name, and which of them are date-times."""
+    fields = _snapshot_run_fields()
+    return [f.attname for f in fields], [i for i, f in enumerate(fields) if f.get_internal_type() == "DateTimeField"]
 
 
 _snapshot_statements: dict[str, str] = {}
@@ -352,13 +362,13 @@ def _snapshot(run_id: int, owner: Any) -> Run:
         row = cursor.fetchone()
     if row is None:
         raise Run.DoesNotExist(run_id)
-    fields = _snapshot_run_fields()
-    values = list(row[:len(fields)])
-    for i, f in enumerate(fields):  # SQLite hands back naive UTC datetimes; the ORM would make them aware
-        if values[i] is not None and f.get_internal_type() == "DateTimeField" and timezone.is_naive(values[i]):
-            values[i] = timezone.make_aware(values[i], dt_timezone.utc)
-    run = Run.from_db(using, [f.attname for f in fields], values)
-    content_hash, domain_id, spec_hash, slug = row[len(fields):]
+    names, instants = _snapshot_layout()
+    values = list(row[:len(names)])
+    for i in instants:  # SQLite hands back naive UTC datetimes; the ORM would make them aware
+        if values[i] is not None and values[i].tzinfo is None:
+            values[i] = values[i].replace(tzinfo=dt_timezone.utc)
+    run = Run.from_db(using, names, values)
+    content_hash, domain_id, spec_hash, slug = row[len(names):]
     # The task and its domain as select_related would load them: only these columns, the rest deferred.
     run.task = Task.from_db(using, ["id", "content_hash", "domain_id"], [run.task_id, content_hash, domain_id])
     run.task.domain = Domain.from_db(using, ["id", "spec_hash", "slug"], [domain_id, spec_hash, slug])
@@ -414,6 +424,23 @@ def _advance(run: Run, steps: list[RunStep], errors: int = 0, **columns: Any) ->
             cursor.execute(statement, [*move[1], *insert_parameters])
             if cursor.rowcount != len(steps):
                 return False
+    elif connection.vendor == "sqlite" and not connection.in_atomic_block:
+        # The same transaction as atomic() would run (BEGIN IMMEDIATE: the write lock first), written
+        # out: Django's transaction bookkeeping cost more than the two statements.
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                cursor.execute(*move)
+                moved = cursor.rowcount == 1
+                if moved:
+                    cursor.execute(*append)
+                cursor.execute("COMMIT" if moved else "ROLLBACK")
+            except BaseException:
+                if connection.connection.in_transaction:
+                    cursor.execute("ROLLBACK")
+                raise
+        if not moved:
+            return False
     else:
         with transaction.atomic(using=using), connection.cursor() as cursor:
             cursor.execute(*move)
@@ -432,8 +459,8 @@ def _insert_statement(connection: Any, rows: list[Any], returning_pk: bool = Fal
     a string would otherwise be text)."""
     meta = rows[0]._meta
     q = connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields]
+    fields, preparers = _insert_columns(meta.model, connection.vendor)
+    values = [prepare(f.pre_save(row, True), connection) for row in rows for f, prepare in zip(fields, preparers)]
     slots = [f"%s::{f.cast_db_type(connection)}" if typed else "%s" for f in fields]
     placeholders = "(" + ", ".join(slots) + ")"
     statement = (f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
@@ -471,6 +498,27 @@ def _values(name: str, query: Any, parameters: list[Any], using: str,
         decode = RunStep._meta.get_field("arguments").from_db_value  # any JSONField: json.loads, None kept
         rows = [tuple(decode(v, None, None) if i in json_columns else v for i, v in enumerate(row)) for row in rows]
     return rows
+
+
+_PLAIN_COLUMNS = {"CharField": str, "TextField": str, "PositiveIntegerField": int, "IntegerField": int,
+                  "FloatField": float, "BooleanField": bool}
+
+
+@lru_cache(maxsize=32)
+def _insert_columns(model: Any, vendor: str) -> tuple[list[Any], list[Any]]:
+    """A model's inserted columns and, for each, how a value is made ready for the database: a value
+    of a plain column's own type goes as it is (what the field would make of it), any other value
+    through the field (JSON, dates, foreign keys, conversions)."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+
+    def preparer(field: Any) -> Any:
+        own = _PLAIN_COLUMNS.get(field.get_internal_type()) if not field.choices or field.get_internal_type() in (
+            "CharField", "TextField") else None
+        if own is None:
+            return field.get_db_prep_save
+        return lambda value, connection: value if type(value) is own else field.get_db_prep_save(value, connection)
+
+    return fields, [preparer(f) for f in fields]
 
 
 def _count(sql_where: str, parameters: list[Any], using: str) -> int:
