@@ -175,13 +175,16 @@ def server_cpu_seconds(base_url: str) -> float | None:
 
 
 @contextmanager
-def running_server(kind: str, workers: int, threads: int, env: dict[str, str] | None = None) -> Iterator[str]:
+def running_server(kind: str, workers: int, threads: int, env: dict[str, str] | None = None,
+                   worker_class: str = "gthread") -> Iterator[str]:
     """A server on a free loopback port until the block ends: ``gunicorn`` (``workers`` processes
-    of ``threads`` threads) or ``runserver`` (Django's threaded dev server, one process)."""
+    of ``threads`` threads of ``worker_class``: gthread, or sync with one thread and no keep-alive) or
+    ``runserver`` (Django's threaded dev server, one process)."""
     port = free_port()
     if kind == "gunicorn":
+        threads = 1 if worker_class == "sync" else threads  # gunicorn turns a threaded sync worker into gthread
         command = [sys.executable, "-m", "gunicorn", "scaleenv_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                   "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+                   "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class,
                    "--log-level", "warning", "--timeout", "60", "--keep-alive", "30"]
     elif kind == "runserver":
         command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]

@@ -26,6 +26,8 @@ class Command(BaseCommand):
         # Two processes of two threads served the most calls on the 2-core VM (README, "Throughput").
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn processes")
         parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn process")
+        parser.add_argument("--worker-class", choices=["gthread", "sync"], default="gthread",
+                            help="gunicorn's worker class (sync: one request at a time a process, no keep-alive)")
         parser.add_argument("--think-ms", type=float, default=0.0,
                             help="pause before each action, as an agent thinking (0: calls back to back)")
         parser.add_argument("--episodes", type=int, default=6, help="episodes each session slot plays in turn")
@@ -54,10 +56,11 @@ class Command(BaseCommand):
                               f"{sum(1 for p in plays if p.reward == 1.0)}/{len(plays)} "
                               f"({time.monotonic() - started:.1f} s)")
             for kind in servers:
-                label = (f"gunicorn {opts['workers']}×{opts['threads']} gthread" if kind == "gunicorn"
+                label = (f"gunicorn {opts['workers']}×{opts['threads']} {opts['worker_class']}" if kind == "gunicorn"
                          else "runserver (threaded)")
                 self.stdout.write(f"{label}: {opts['sessions']} sessions at once, think {opts['think_ms']:g} ms…")
-                with loadbench.running_server(kind, opts["workers"], opts["threads"], env=loadbench.SERVER_ENV) as url:
+                with loadbench.running_server(kind, opts["workers"], opts["threads"], env=loadbench.SERVER_ENV,
+                                              worker_class=opts["worker_class"]) as url:
                     # A warm-up round (not counted) starts each process's sandboxes, as on a running server.
                     warm = loadbench.run_load(url, tokens, plays, opts["sessions"], 1, 0.0)
                     self.stdout.write(f"  warm-up: {warm['episodes']} episodes, {warm['errors']} errors, "
