@@ -40,6 +40,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, router, transaction
+from django.db.models.base import ModelState
 from django.utils import timezone
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -367,11 +368,13 @@ def _snapshot(run_id: int, owner: Any) -> Run:
     for i in instants:  # SQLite hands back naive UTC datetimes; the ORM would make them aware
         if values[i] is not None and values[i].tzinfo is None:
             values[i] = values[i].replace(tzinfo=dt_timezone.utc)
-    run = Run.from_db(using, names, values)
+    run = _from_row(Run, using, names, values)
     content_hash, domain_id, spec_hash, slug = row[len(names):]
     # The task and its domain as select_related would load them: only these columns, the rest deferred.
-    run.task = Task.from_db(using, ["id", "content_hash", "domain_id"], [run.task_id, content_hash, domain_id])
-    run.task.domain = Domain.from_db(using, ["id", "spec_hash", "slug"], [domain_id, spec_hash, slug])
+    task = _from_row(Task, using, ("id", "content_hash", "domain_id"), (run.task_id, content_hash, domain_id))
+    task._state.fields_cache["domain"] = _from_row(Domain, using, ("id", "spec_hash", "slug"),
+                                                    (domain_id, spec_hash, slug))
+    run._state.fields_cache["task"] = task
     if not run.is_open:
         raise SessionClosed(f"session {run.pk} is finished ({run.termination}); start a new one")
     idle = timedelta(seconds=settings.SCALEENV_SESSION_IDLE_SECONDS)
@@ -382,6 +385,17 @@ def _snapshot(run_id: int, owner: Any) -> Run:
         if closed is not None:
             raise SessionClosed(closed)
     return run
+
+
+def _from_row(model: Any, using: str, names: Any, values: Any) -> Any:
+    """What ``model.from_db(using, names, values)`` makes (a stored instance with these attributes,
+    the other columns deferred) without ``Model.__init__``, which costs more than the query here.
+    Only for models nothing listens to at init (tests/tasks/test_sessions_api.py checks both)."""
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    instance._state.adding, instance._state.db = False, using
+    instance.__dict__.update(zip(names, values))
+    return instance
 
 
 def _advance(run: Run, steps: list[RunStep], errors: int = 0, **columns: Any) -> bool:

@@ -9,7 +9,7 @@ from django.db import DatabaseError
 from django.test import Client
 
 from tasks import services
-from tasks.models import Run, RunStep
+from tasks.models import Run, RunStep, Task
 from tests.conftest import api_client
 from tests.tasks.conftest import stored_tasks
 
@@ -480,3 +480,27 @@ def test_a_start_answers_the_same_body_as_rendering_it_afresh(task, client):
     spec = sessions._spec(run.task)
     assert b["tools"] == json.loads(json.dumps(spec.tools))
     assert b["messages"] == json.loads(json.dumps(sessions.messages_of(run)))  # what the session holds
+
+
+def test_the_snapshot_loads_the_session_as_the_orm_would(task, client):
+    """The hot path builds its instances without Model.__init__: the same attributes, the same
+    deferred columns (loaded on access), the task and domain in place, and no init listeners missed."""
+    from django.db.models.signals import post_init, pre_init
+
+    from environments.models import Domain
+    from tasks import sessions
+
+    session = start(client, task)
+    owner = Run.objects.get(pk=session).owner
+    snapshot = sessions._snapshot(session, owner)
+    names, _ = sessions._snapshot_layout()
+    orm = Run.objects.only(*names).get(pk=session)
+    assert {n: getattr(snapshot, n) for n in names} == {n: getattr(orm, n) for n in names}
+    assert snapshot.get_deferred_fields() == orm.get_deferred_fields() and "final_state" in orm.get_deferred_fields()
+    assert not snapshot._state.adding and snapshot._state.db == orm._state.db == "default"
+    assert snapshot.agent_model == orm.agent_model  # a deferred column, read on access
+    assert (snapshot.task.pk, snapshot.task.content_hash, snapshot.task.domain.slug) == (
+        task.pk, task.content_hash, task.domain.slug)
+    assert snapshot.task.instruction == task.instruction  # deferred on the task, read on access
+    for model in (Run, Task, Domain):
+        assert not pre_init.has_listeners(model) and not post_init.has_listeners(model), model
