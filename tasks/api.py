@@ -327,6 +327,8 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
             run_id = int(pk)
         except (TypeError, ValueError):
             raise Http404("no such session") from None
+        if not 0 < run_id < 2**63:  # no row has it (and the database could not even be asked about it)
+            raise Http404("no such session")
         if check and not Run.objects.filter(pk=run_id, owner=self.request.user, agent="external").exists():
             raise Http404("no such session")
         return run_id
@@ -471,7 +473,8 @@ def _plain_answer(request: HttpRequest, pk: str, action_path: str) -> HttpRespon
     from scaleenv_site.throttles import UserThrottle
 
     header = request.META.get("HTTP_AUTHORIZATION", "")
-    if (request.method != "POST" or not pk.isdigit() or request.GET or request.content_type != "application/json"
+    if (request.method != "POST" or not (pk.isascii() and pk.isdigit() and len(pk) <= 18) or request.GET
+            or request.content_type != "application/json"
             or request.content_params.get("charset", "utf-8").lower() != "utf-8"
             or request.META.get("HTTP_ACCEPT", "").strip() not in JSONFirstNegotiation.ANY
             or not header.startswith("Token ") or len(header.split()) != 2):

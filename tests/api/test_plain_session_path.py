@@ -72,7 +72,8 @@ def test_an_episode_answers_the_same_on_the_plain_path_and_through_drf(task, set
 
 
 @pytest.mark.parametrize("case", ["bad token", "no token", "html wanted", "query string", "invalid body",
-                                  "not json", "another account's session", "no such session", "form body"])
+                                  "not json", "another account's session", "no such session", "form body",
+                                  "superscript digit id", "huge id"])
 def test_what_is_not_plain_goes_to_the_drf_view_and_gets_its_answer(task, settings, monkeypatch, case):
     from tasks import api
 
@@ -98,6 +99,10 @@ def test_what_is_not_plain_goes_to_the_drf_view_and_gets_its_answer(task, settin
         client = api_client("Agent", "mallory")
     elif case == "no such session":
         path = "/api/sessions/999999/tool-calls/"
+    elif case == "superscript digit id":
+        path = "/api/sessions/\u00b2/tool-calls/"  # "²".isdigit() is true; int("²") is an error
+    elif case == "huge id":
+        path = f"/api/sessions/{'9' * 30}/tool-calls/"
     elif case == "form body":
         body, content_type = "name=x", "application/x-www-form-urlencoded"
 
