@@ -125,13 +125,15 @@ def contains_any(text: str, phrases: tuple[str, ...] | list[str]) -> bool:
     return any(p in low if not p[0].isalnum() or " " in p or "'" in p else contains_word(low, p) for p in phrases)
 
 
-def numbers_in(text: str) -> list[float]:
-    """Every number written in ``text`` (thousands separators allowed; small numbers in words too)."""
+@functools.lru_cache(maxsize=512)
+def numbers_in(text: str) -> tuple[float, ...]:
+    """Every number written in ``text`` (thousands separators allowed; small numbers in words too).
+    Kept per text: a reply is searched for each number the agent saw (the recital check)."""
     found = [float(m.group().replace(",", "")) for m in _NUMBER.finditer(text.replace("$", " ").replace("€", " "))]
     for word, value in WORD_NUMBERS.items():
         if contains_word(text, word):
             found.append(float(value))
-    return found
+    return tuple(found)
 
 
 def mentions_number(text: str, value: float, tolerance: float = 0.005) -> bool:
