@@ -868,7 +868,7 @@ def _content(a: Analysis, words: list[str]) -> None:
             a.negated_clause.update(clause)
         clause.clear()
 
-    for surface, s, phrase_weight in merged:
+    for position, (surface, s, phrase_weight) in enumerate(merged):
         boundary = s == "|" or surface in BOUNDARY_WORDS
         if boundary:
             close_clause()
@@ -890,6 +890,8 @@ def _content(a: Analysis, words: list[str]) -> None:
         if surface in PREPOSITIONS:
             after_prep = True
             direction = DIRECTIONS.get(surface)
+            if surface == "to" and (position + 1 >= len(merged) or merged[position + 1][0] not in DETERMINERS):
+                direction = None  # "to" before a bare word is most often an infinitive ("unable to access")
         if surface in STOPWORDS:
             continue
         weight = phrase_weight if phrase_weight is not None else _word_weight(surface, s)
@@ -924,6 +926,8 @@ PREPOSITIONS = frozenset({"of", "to", "for", "from", "in", "on", "at", "by", "wi
 # hospital to the clinic"; "moved out of room 4" is not "moved to room 4").
 DIRECTIONS = {"from": "source", "to": "goal", "into": "goal", "onto": "goal", "toward": "goal",
               "towards": "goal"}
+DETERMINERS = frozenset({"the", "a", "an", "my", "our", "your", "his", "her", "their", "its", "this", "that",
+                         "these", "those"})
 
 
 def _word_weight(surface: str, s: str) -> float:
@@ -1086,6 +1090,12 @@ def explain(expected: Any, got: Any) -> dict[str, Any]:
                        and g.directions[x] != c.directions[y])
     if reversed_:
         reasons.append(f"direction reversed (from / to): {reversed_}")
+    else:  # the same words, but where something went (or came from) is another of them
+        for way in ("source", "goal"):
+            ends = {x for x, y in g2c.items() if g.directions.get(x) == way}
+            other = {c2g[y] for y in c2g if c.directions.get(y) == way}
+            if ends and other and not ends & other and ends <= set(c2g.values()) and other <= set(g2c):
+                reasons.append(f"another {way}: {sorted(ends)} vs {sorted(other)}")
     # 6. a further item or detail joined by "and"/"or" on one side only ("towels" / "towels and a
     # crib", "bleeding and swelling" / "bleeding"): the overlap rule lets one such word through
     dropped = sorted(x for x in gc if x not in g2c and x in g.coordinated and gc[x] >= 1.0)

@@ -31,10 +31,10 @@ DATA = Path(__file__).resolve().parent / "data" / "semantic_pairs.jsonl"
 KINDS = ("identical_or_trivial", "paraphrase", "negation", "changed_quantity", "changed_name",
          "contradiction", "unrelated", "elaboration_or_omission")
 # The brief's target, and the measured floors on the 1,119 pairs (docs/semantic.md), rules only (v7
-# rules): dev 0.922, test 0.886, all 0.904, b3 0.877, b4 0.829, b5 0.841, b6 0.912 (b5 blind, before
+# rules): dev 0.922, test 0.890, all 0.906, b3 0.877, b4 0.829, b5 0.853, b6 0.912 (b5 blind, before
 # v6: 0.824; b6 blind, before v7: 0.900).
 TARGET_ACCURACY = 0.95
-FLOOR = {"dev": 0.92, "test": 0.88, "all": 0.90, "b3": 0.87, "b4": 0.82, "b5": 0.835, "b6": 0.91}
+FLOOR = {"dev": 0.92, "test": 0.88, "all": 0.90, "b3": 0.87, "b4": 0.82, "b5": 0.85, "b6": 0.91}
 
 
 def load_pairs(path: Path = DATA) -> list[dict]:
@@ -118,7 +118,7 @@ def test_accuracy_stays_above_the_measured_floor(split):
 
 
 @pytest.mark.xfail(strict=True, reason="held-out paraphrases with words or idioms outside the lexicon "
-                                       "are rejected: test 0.886, all 0.904 (docs/semantic.md)")
+                                       "are rejected: test 0.890, all 0.906 (docs/semantic.md)")
 @pytest.mark.parametrize("split", ["test", "all"])
 def test_accuracy_reaches_the_target(split):
     assert accuracy(SPLITS[split]) >= TARGET_ACCURACY
@@ -183,6 +183,9 @@ def test_the_lexicon_never_makes_a_word_its_own_antonym():
     ("Transfer the funds from savings to checking", "Transfer the funds from checking to savings"),
     ("The parcel was sent from the depot to the shop", "The parcel was sent to the depot from the shop"),
     ("Guest moved out of room 12", "Guest moved into room 12"),
+    # the same words, but what something went to is another of them (v7)
+    ("Coach was polite to the parents", "The parents were polite to the coach"),
+    ("Moved the boxes into the garage instead of the shed", "Moved the boxes into the shed instead of the garage"),
 ])
 def test_these_do_not_match(gold, candidate):
     assert semantic_match(gold, candidate) is False
@@ -216,6 +219,8 @@ def test_these_do_not_match(gold, candidate):
     ("Please reset my password", "Please reset my password and thanks"),
     # the same directions in another order (v7)
     ("Transfer the funds from savings to checking", "Transfer the funds to checking from savings"),
+    ("Send the invoice to the client from the office", "From the office, send the invoice to the client"),
+    ("Customer wants to speak to a manager", "Customer asked to talk to a manager"),  # an infinitive is no goal
 ])
 def test_these_match(gold, candidate):
     assert semantic_match(gold, candidate) is True
