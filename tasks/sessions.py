@@ -232,8 +232,8 @@ def session_task(task_id: int) -> Task | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    task = Task.from_db(using, ["id", "content_hash", "domain_id"], list(row[:3]))
-    task.domain = Domain.from_db(using, ["id", "spec_hash", "slug"], [row[2], row[3], row[4]])
+    task = _from_row(Task, using, ("id", "content_hash", "domain_id"), row[:3])
+    task._state.fields_cache["domain"] = _from_row(Domain, using, ("id", "spec_hash", "slug"), (row[2], row[3], row[4]))
     return task
 
 
@@ -307,9 +307,9 @@ def start_session(task: Task, owner: Any, agent_model: str = "", user: str = "sc
 def _locked(run_id: int, owner: Any) -> Run:
     """The session row, locked until the transaction ends (only the owner's, only sessions)."""
     run = (Run.objects.select_for_update().select_related("task", "task__domain")
-           .only("id", "termination", "user", "step_count", "ids_used", "state_version", "agent_messages", "tool_errors",
-                 "last_activity_at", "created_at", "owner_id", "task__id", "task__content_hash", "task__domain__id",
-                 "task__domain__spec_hash", "task__domain__slug")
+           .only("id", "termination", "user", "step_count", "ids_used", "state_version", "agent_messages",
+                 "tool_errors", "last_activity_at", "created_at", "owner_id", "task__id", "task__content_hash",
+                 "task__domain__id", "task__domain__spec_hash", "task__domain__slug")
            .filter(pk=run_id, owner=owner, agent="external").first())
     if run is None:
         raise Run.DoesNotExist(run_id)
@@ -388,9 +388,11 @@ def _snapshot(run_id: int, owner: Any) -> Run:
 
 
 def _from_row(model: Any, using: str, names: Any, values: Any) -> Any:
-    """What ``model.from_db(using, names, values)`` makes (a stored instance with these attributes,
-    the other columns deferred) without ``Model.__init__``, which costs more than the query here.
-    Only for models nothing listens to at init (tests/tasks/test_sessions_api.py checks both)."""
+    """A stored instance with these columns (``values`` by ``names``; the other columns deferred), as
+    ``Model.from_db`` makes one, without ``Model.__init__``, which costs more than the query here.
+    (``from_db`` takes a subset of values in the model's field order, not in the order of
+    ``names``: reading ``id, content_hash, domain_id`` through it swapped the last two.) Only for
+    models nothing listens to at init (tests/tasks/test_sessions_api.py checks both)."""
     instance = model.__new__(model)
     instance._state = ModelState()
     instance._state.adding, instance._state.db = False, using

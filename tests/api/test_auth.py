@@ -37,8 +37,8 @@ def test_each_request_gets_its_own_copy_of_the_remembered_account(settings):
     from scaleenv_site.auth import CachedTokenAuthentication
 
     settings.SCALEENV_AUTH_CACHE_SECONDS = 30
-    account("Curator", "carol")
-    key = Token.objects.get_or_create(user__username="carol", defaults={"user_id": account("Curator", "carol").pk})[0].key
+    carol = account("Curator", "carol")
+    key = Token.objects.get_or_create(user=carol)[0].key
     first, _ = CachedTokenAuthentication().authenticate_credentials(key)
     first.note_from_a_view = "set by one request"
     first.username = "changed"

@@ -504,3 +504,15 @@ def test_the_snapshot_loads_the_session_as_the_orm_would(task, client):
     assert snapshot.task.instruction == task.instruction  # deferred on the task, read on access
     for model in (Run, Task, Domain):
         assert not pre_init.has_listeners(model) and not post_init.has_listeners(model), model
+
+
+def test_the_task_a_start_reads_has_its_own_columns_where_they_belong(task):
+    """session_task reads three columns of the task and three of its domain: each lands on its own
+    attribute (Model.from_db would have put them in field order and swapped them)."""
+    from tasks import sessions
+
+    loaded = sessions.session_task(task.pk)
+    assert (loaded.pk, loaded.content_hash, loaded.domain_id) == (task.pk, task.content_hash, task.domain_id)
+    assert (loaded.domain.pk, loaded.domain.spec_hash, loaded.domain.slug) == (
+        task.domain.pk, task.domain.spec_hash, task.domain.slug)
+    assert sessions.session_task(10**9) is None
