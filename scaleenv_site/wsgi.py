@@ -1,10 +1,15 @@
 import gc
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scaleenv_site.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)  # as django.core.wsgi.get_wsgi_application does
+
+from scaleenv_site.handlers import SessionCallsFirstHandler  # noqa: E402 - needs the apps loaded
+
+# Django's WSGIHandler, with the agents' plain session calls answered through a short middleware chain.
+application = SessionCallsFirstHandler()
 
 # Django, DRF and the project's modules are loaded now and live as long as the process: take them out
 # of the cyclic collector's sight, and run its youngest generation less often (a request allocates

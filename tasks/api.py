@@ -463,11 +463,13 @@ def plain_session_call(request: HttpRequest, pk: str, action_path: str) -> HttpR
     same authentication, permission, throttle, parser and service, rendered by DRF's renderer with
     its headers) without DRF's request and response cycle, ~10 % of such a call's CPU. Anything else,
     and any refusal but a finished or busy session, goes to the DRF view unchanged."""
-    answer = _plain_answer(request, pk, action_path) if settings.SCALEENV_SESSION_PLAIN_PATH else None
+    answer = plain_session_answer(request, pk, action_path) if settings.SCALEENV_SESSION_PLAIN_PATH else None
     return answer if answer is not None else _drf_session_view(action_path)(request, pk=pk)
 
 
-def _plain_answer(request: HttpRequest, pk: str, action_path: str) -> HttpResponse | None:
+def plain_session_answer(request: HttpRequest, pk: str, action_path: str) -> HttpResponse | None:
+    """The plain path's answer, or None (nothing done) when the request is not plain. Also called by
+    the site's WSGI handler (scaleenv_site/handlers.py), before the URL resolver."""
     from scaleenv_site.api import StrictJSONParser
     from scaleenv_site.auth import CachedTokenAuthentication
     from scaleenv_site.throttles import UserThrottle
