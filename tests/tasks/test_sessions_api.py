@@ -379,7 +379,7 @@ def test_sessions_need_an_agent_token_and_belong_to_their_owner(task, client):
     assert post(client, "/api/sessions/", {"task": 999999}).status_code == 404
 
 
-def test_a_call_whose_transaction_fails_leaves_the_session_where_it_was(task, client, monkeypatch):
+def test_a_call_whose_transaction_fails_leaves_the_session_where_it_was(task, client):
     """The sandbox ran a write but its step could not be stored: the session's state and the
     sandbox's mark both stay at the last stored call, so the retried write applies once."""
     from tasks import selectors, sessions
@@ -394,17 +394,14 @@ def test_a_call_whose_transaction_fails_leaves_the_session_where_it_was(task, cl
     written = task.gold_calls[write]
     # The step insert fails after the session row was moved on (or, on PostgreSQL, in the one
     # statement that moves it): nothing of the call may stay.
-    from django.db.backends.utils import CursorWrapper
+    from django.db import connection
 
-    real_execute = CursorWrapper.execute
-
-    def failing_step_insert(self, sql, params=None):
+    def failing_step_insert(execute, sql, params, many, context):  # Django's hook around every statement
         if f'INSERT INTO "{RunStep._meta.db_table}"' in sql:  # alone, or fed by the UPDATE (PostgreSQL)
             raise DatabaseError("disk gone")
-        return real_execute(self, sql, params)
+        return execute(sql, params, many, context)
 
-    with monkeypatch.context() as patched:
-        patched.setattr(CursorWrapper, "execute", failing_step_insert)
+    with connection.execute_wrapper(failing_step_insert):
         with pytest.raises(DatabaseError):
             sessions.call_tool(session, owner, written["tool"], written["args"])
     assert Run.objects.get(pk=session).state_version == write  # the failed call left no trace
@@ -516,3 +513,22 @@ def test_the_task_a_start_reads_has_its_own_columns_where_they_belong(task):
     assert (loaded.domain.pk, loaded.domain.spec_hash, loaded.domain.slug) == (
         task.domain.pk, task.domain.spec_hash, task.domain.slug)
     assert sessions.session_task(10**9) is None
+
+
+def test_statements_run_the_same_with_and_without_djangos_query_recording():
+    """sessions._run skips Django's per-statement placeholder rewrite on SQLite unless queries are
+    recorded or wrapped; both ways give the same rows, a literal %% included, and recording sees it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tasks.sessions import _run
+
+    statement = "SELECT %s, '100%%', %s || 'b'"
+    with connection.cursor() as cursor:
+        _run(cursor, statement, [7, "a"])
+        fast = cursor.fetchone()
+    with CaptureQueriesContext(connection) as recorded, connection.cursor() as cursor:
+        _run(cursor, statement, [7, "a"])
+        logged = cursor.fetchone()
+    assert fast == logged == (7, "100%", "ab")
+    assert len(recorded) == 1
