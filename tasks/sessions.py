@@ -549,10 +549,14 @@ _PLAIN_COLUMNS = {"CharField": str, "TextField": str, "PositiveIntegerField": in
 def _insert_columns(model: Any, vendor: str) -> tuple[list[Any], list[Any]]:
     """A model's inserted columns and, for each, how a value is made ready for the database: a value
     of a plain column's own type goes as it is (what the field would make of it), any other value
-    through the field (JSON, dates, foreign keys, conversions)."""
+    through the field (JSON, dates, foreign keys, conversions). On SQLite a JSON column's dict or
+    list is ``json.dumps`` of it, what the field's own preparation comes to without an encoder."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
 
     def preparer(field: Any) -> Any:
+        if field.get_internal_type() == "JSONField" and vendor == "sqlite" and field.encoder is None:
+            return lambda value, connection: json.dumps(value) if type(value) in (dict, list) else (
+                field.get_db_prep_save(value, connection))
         own = _PLAIN_COLUMNS.get(field.get_internal_type()) if not field.choices or field.get_internal_type() in (
             "CharField", "TextField") else None
         if own is None:

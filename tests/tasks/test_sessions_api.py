@@ -532,3 +532,25 @@ def test_statements_run_the_same_with_and_without_djangos_query_recording():
         logged = cursor.fetchone()
     assert fast == logged == (7, "100%", "ab")
     assert len(recorded) == 1
+
+
+@pytest.mark.parametrize("arguments", [{"a": [1, 2.5, None, "é"]}, [1, {"b": True}], None, "text", 3])
+def test_a_steps_insert_prepares_each_value_as_its_field_would(task, client, arguments):
+    """sessions._insert_statement skips Django's field preparation where it knows the result (plain
+    values of a column's own type; on SQLite a JSON column's dict or list): each value must be what
+    the field itself makes of it, and the row must read back as saved."""
+    from django.db import connection
+
+    from tasks.sessions import _insert_columns, _insert_statement
+
+    run = Run.objects.get(pk=start(client, task))
+    step = RunStep(run=run, index=5, kind=RunStep.Kind.TOOL_CALL, tool="t", arguments=arguments, outcome="success",
+                   observation="o", diff={"x": [1]}, content="", duration_ms=1.5, executed=True)
+    statement, values = _insert_statement(connection, [step])
+    fields, _ = _insert_columns(RunStep, connection.vendor)
+    # (add=False: the creation stamp the statement set, not a new one)
+    assert values == [f.get_db_prep_save(f.pre_save(step, False), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, values)
+    stored = RunStep.objects.get(run=run, index=5)
+    assert (stored.arguments, stored.diff, stored.duration_ms, stored.executed) == (arguments, {"x": [1]}, 1.5, True)
