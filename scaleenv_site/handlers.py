@@ -1,11 +1,11 @@
 """The WSGI handler: Django's own, with the agents' plain session calls taken through a short chain.
 
-Under load nearly every request is a tool call or a message to a session (bench_sessions: seven of
-nine requests an episode). Django's handler takes each through all eleven middleware and the URL
+Under load nearly every request is a session start, a tool call or a message (every request of an
+oracle episode in bench_sessions). Django's handler takes each through all eleven middleware and the URL
 resolver, ~10 % of such a call's CPU, although only four of them act on a JSON answer to a token
-request. This handler answers those requests with the same plain path as the URL route
-(tasks.api.plain_session_call) inside those four middleware, and hands every other request, and
-every such request that the plain path does not take, to Django's full handler unchanged.
+request. This handler answers those requests with the plain path of tasks.api (the same the URL
+route of tool calls and messages takes) inside those four middleware, and hands every other request,
+and every such request that the plain path does not take, to Django's full handler unchanged.
 tests/api/test_wsgi_handler.py checks that both answer the same, byte for byte.
 """
 
@@ -22,8 +22,8 @@ from django.urls import set_urlconf
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
-# The URL route of the same view (tasks/api_urls.py), below the site's /api/ prefix.
-PLAIN_CALL = re.compile(r"/api/sessions/(?P<pk>[0-9]{1,18})/(?P<action_path>tool-calls|messages)/")
+# A session start, and the URL route of a tool call or a message (tasks/api_urls.py), below /api/.
+PLAIN_CALL = re.compile(r"/api/sessions/(?:(?P<pk>[0-9]{1,18})/(?P<action_path>tool-calls|messages)/)?")
 
 # The middleware that act on a JSON answer to a token request: HTTPS redirect and security headers,
 # Content-Length, X-Frame-Options, Content-Security-Policy. The others (static files, sessions, CSRF
@@ -66,9 +66,10 @@ class SessionCallsFirstHandler(WSGIHandler):
 
     @staticmethod
     def _plain_view(request: HttpRequest) -> HttpResponseBase:
-        from tasks.api import plain_session_answer
+        from tasks.api import plain_session_answer, plain_session_start
 
         found = PLAIN_CALL.fullmatch(request.path_info)
         assert found is not None  # get_response matched it
-        answer: Any = plain_session_answer(request, found["pk"], found["action_path"])
+        answer: Any = (plain_session_start(request) if found["pk"] is None else
+                       plain_session_answer(request, found["pk"], found["action_path"]))
         return answer if answer is not None else _NotPlain()

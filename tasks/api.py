@@ -467,16 +467,14 @@ def plain_session_call(request: HttpRequest, pk: str, action_path: str) -> HttpR
     return answer if answer is not None else _drf_session_view(action_path)(request, pk=pk)
 
 
-def plain_session_answer(request: HttpRequest, pk: str, action_path: str) -> HttpResponse | None:
-    """The plain path's answer, or None (nothing done) when the request is not plain. Also called by
-    the site's WSGI handler (scaleenv_site/handlers.py), before the URL resolver."""
+def _plain_request(request: HttpRequest, serializer: type[serializers.Serializer]) -> tuple[Any, dict[str, Any]] | None:
+    """(account, validated body) of a plain agent request (a token, a plainly valid JSON body, JSON
+    accepted, no query string) that may play sessions; None for any other request."""
     from scaleenv_site.api import StrictJSONParser
     from scaleenv_site.auth import CachedTokenAuthentication
-    from scaleenv_site.throttles import UserThrottle
 
     header = request.META.get("HTTP_AUTHORIZATION", "")
-    if (request.method != "POST" or not (pk.isascii() and pk.isdigit() and len(pk) <= 18) or request.GET
-            or request.content_type != "application/json"
+    if (request.method != "POST" or request.GET or request.content_type != "application/json"
             or request.content_params.get("charset", "utf-8").lower() != "utf-8"
             or request.META.get("HTTP_ACCEPT", "").strip() not in JSONFirstNegotiation.ANY
             or not header.startswith("Token ") or len(header.split()) != 2):
@@ -486,12 +484,58 @@ def plain_session_answer(request: HttpRequest, pk: str, action_path: str) -> Htt
         data = StrictJSONParser().parse(io.BytesIO(request.body), parser_context={"request": request})
     except Exception:  # noqa: BLE001 - DRF answers it (401, 400, 413), from the same classes
         return None
-    _action, serializer, answer_of = _PLAIN_ACTIONS[action_path]
     body = _plainly_valid(serializer, data)
     if body is None or not user.has_perm("tasks.play_session"):
         return None
-    request.user = user  # what DRF sets too; the throttle counts per account
-    if not UserThrottle().allow_request(request, None):
+    request.user = user  # what DRF sets too; the throttles count per account
+    return user, body
+
+
+def _throttled(request: HttpRequest, view: Any = None) -> bool:
+    """Whether a throttle of the session views refuses the request (counted, as DRF counts it)."""
+    from scaleenv_site.throttles import ScopedThrottle, UserThrottle
+
+    throttles = [UserThrottle()] + ([ScopedThrottle()] if view is not None else [])
+    return not all(throttle.allow_request(request, view) for throttle in throttles)
+
+
+class _StartScope:  # what the scoped throttle reads of the view that starts sessions
+    throttle_scope = "session-start"
+
+
+def plain_session_start(request: HttpRequest) -> HttpResponse | None:
+    """``POST /api/sessions/`` on the plain path (the site's WSGI handler calls it), or None (nothing
+    done) when the request is not plain: DRF's view answers it (a session with the LLM user, a task
+    that does not exist, a throttle's refusal)."""
+    plain = _plain_request(request, StartSession)
+    if plain is None or plain[1]["user"] != "scripted":
+        return None
+    user, body = plain
+    task = sessions.session_task(body["task"])
+    if task is None or _throttled(request, _StartScope):
+        return None  # DRF answers: the 404 (nothing was counted), or the 429 (DRF counts it again)
+    try:
+        run, messages, tools = sessions.start_session(task, user, body["agent_model"], user="scripted")
+    except sessions.SessionError as exc:
+        response = HttpResponse(JSONRenderer().render({"detail": str(exc)}), content_type="application/json",
+                                status=exc.status)
+    else:
+        response = _started(run.pk, (task.pk, task.content_hash, task.domain.spec_hash), messages, tools)
+    response["Allow"] = "POST, OPTIONS"  # as DRF's answer carries it
+    return response
+
+
+def plain_session_answer(request: HttpRequest, pk: str, action_path: str) -> HttpResponse | None:
+    """The plain path's answer to a tool call or a message, or None (nothing done) when the request
+    is not plain. Also called by the site's WSGI handler (scaleenv_site/handlers.py)."""
+    if not (pk.isascii() and pk.isdigit() and len(pk) <= 18):
+        return None
+    _action, serializer, answer_of = _PLAIN_ACTIONS[action_path]
+    plain = _plain_request(request, serializer)
+    if plain is None:
+        return None
+    user, body = plain
+    if _throttled(request):
         return None  # DRF counts it again and answers 429 with its Retry-After
     try:
         data, status_code = answer_of(int(pk), user, body), 200

@@ -46,6 +46,7 @@ def wsgi_call(app, path: str, body: str | None, key: str | None, **extra: str) -
 def comparable(answer: tuple[str, list, bytes], session: int) -> tuple:
     status, headers, content = answer
     content = re.sub(rb"\bsession %d\b" % session, b"session SESSION", content)
+    content = re.sub(rb'"session":%d\b' % session, b'"session":"SESSION"', content)
     # django-csp joins the directives in the order of a set: the same policy may come in another order
     headers = [(name, sorted(value.split("; ")) if name == "Content-Security-Policy" else value)
                for name, value in headers]
@@ -56,10 +57,10 @@ def episode(app, task, key: str) -> list[tuple]:
     """The oracle's episode through ``app``, then a message to the finished session (409)."""
     from tasks.loadbench import oracle_plays
 
-    status, _, content = wsgi_call(app, "/api/sessions/", json.dumps({"task": task.pk}), key)
-    assert status.startswith("201"), content
-    session = json.loads(content)["session"]
-    answers = []
+    started = wsgi_call(app, "/api/sessions/", json.dumps({"task": task.pk}), key)
+    assert started[0].startswith("201"), started
+    session = json.loads(started[2])["session"]
+    answers = [comparable(started, session)]
     for action in oracle_plays([task])[0].actions:
         path, body = (("tool-calls", {"name": action.name, "arguments": action.arguments}) if action.kind == "tool"
                       else ("messages", {"content": action.content}))
@@ -90,10 +91,11 @@ def test_an_episode_answers_byte_for_byte_what_djangos_handler_answers(task, ful
     for index, (mine, django_s) in enumerate(zip(got, expected)):
         assert mine == django_s, (index, mine, django_s)
     assert json.loads(expected[-2][2])["reward"] == 1.0 and expected[-1][0].startswith("409")
+    assert json.loads(expected[0][2])["session"] == "SESSION" and expected[0][0].startswith("201")
     assert {name for name, _ in expected[0][1]} >= {"Content-Security-Policy", "X-Frame-Options",
                                                     "X-Content-Type-Options", "Content-Length"}
-    # only the start took the full handler: every tool call and message, the 409 included, took the short one
-    assert full_handler_calls == ["/api/sessions/"]
+    # the start, every tool call and message, and the 409 took the short chain
+    assert full_handler_calls == []
 
 
 @pytest.mark.parametrize("case", ["bad token", "no token", "html wanted", "query string", "invalid body",
@@ -130,10 +132,36 @@ def test_what_is_not_plain_gets_djangos_answer(task, full_handler_calls, case):
     full_handler_calls.clear()
     assert ask(SessionCallsFirstHandler()) == expected
     assert expected[0] < "400" if case == "query string" else expected[0] >= "400"
-    assert len(full_handler_calls) == 2  # the start and the request itself
+    assert len(full_handler_calls) == 1  # the request itself (the start took the short chain)
 
 
 def test_the_site_serves_through_this_handler():
     from scaleenv_site.wsgi import application
 
     assert isinstance(application, SessionCallsFirstHandler)
+
+
+@pytest.mark.parametrize("case", ["llm user", "no such task", "session cap", "invalid body", "agent model too long",
+                                  "viewer token"])
+def test_a_start_the_plain_path_does_not_take_gets_djangos_answer(task, full_handler_calls, settings, case):
+    key, body = token("agent"), {"task": task.pk}
+    if case == "llm user":
+        body["user"] = "llm"
+    elif case == "no such task":
+        body["task"] = 999999
+    elif case == "session cap":
+        settings.SCALEENV_SESSION_MAX_OPEN = 0
+    elif case == "invalid body":
+        body = {"task": "one"}
+    elif case == "agent model too long":
+        body["agent_model"] = "m" * 500
+    elif case == "viewer token":
+        key = Token.objects.get_or_create(user=account("Viewer", "viewer"))[0].key
+
+    expected = wsgi_call(WSGIHandler(), "/api/sessions/", json.dumps(body), key)
+    full_handler_calls.clear()
+    got = wsgi_call(SessionCallsFirstHandler(), "/api/sessions/", json.dumps(body), key)
+    assert got == expected
+    assert expected[0] >= "400"
+    # the session cap is answered on the plain path (its 429 is the service's); the rest by DRF
+    assert full_handler_calls == ([] if case == "session cap" else ["/api/sessions/"])
