@@ -443,7 +443,7 @@ def _advance(run: Run, steps: list[RunStep], errors: int = 0, **columns: Any) ->
     for name, value in values.items():
         field = Run._meta.get_field(name)
         assignments.append(f"{q(field.column)} = %s")
-        parameters.append(field.get_db_prep_save(value, connection))
+        parameters.append(_preparer(field, connection.vendor)(value, connection))
     if errors:
         assignments.append(f"{q('tool_errors')} = {q('tool_errors')} + %s")
         parameters.append(errors)
@@ -552,18 +552,20 @@ def _insert_columns(model: Any, vendor: str) -> tuple[list[Any], list[Any]]:
     through the field (JSON, dates, foreign keys, conversions). On SQLite a JSON column's dict or
     list is ``json.dumps`` of it, what the field's own preparation comes to without an encoder."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    return fields, [_preparer(f, vendor) for f in fields]
 
-    def preparer(field: Any) -> Any:
-        if field.get_internal_type() == "JSONField" and vendor == "sqlite" and field.encoder is None:
-            return lambda value, connection: json.dumps(value) if type(value) in (dict, list) else (
-                field.get_db_prep_save(value, connection))
-        own = _PLAIN_COLUMNS.get(field.get_internal_type()) if not field.choices or field.get_internal_type() in (
-            "CharField", "TextField") else None
-        if own is None:
-            return field.get_db_prep_save
-        return lambda value, connection: value if type(value) is own else field.get_db_prep_save(value, connection)
 
-    return fields, [preparer(f) for f in fields]
+@lru_cache(maxsize=128)
+def _preparer(field: Any, vendor: str) -> Any:
+    """How a value of ``field`` is made ready for the database (see :func:`_insert_columns`)."""
+    if field.get_internal_type() == "JSONField" and vendor == "sqlite" and field.encoder is None:
+        return lambda value, connection: json.dumps(value) if type(value) in (dict, list) else (
+            field.get_db_prep_save(value, connection))
+    own = _PLAIN_COLUMNS.get(field.get_internal_type()) if not field.choices or field.get_internal_type() in (
+        "CharField", "TextField") else None
+    if own is None:
+        return field.get_db_prep_save
+    return lambda value, connection: value if type(value) is own else field.get_db_prep_save(value, connection)
 
 
 def _count(sql_where: str, parameters: list[Any], using: str) -> int:

@@ -554,3 +554,22 @@ def test_a_steps_insert_prepares_each_value_as_its_field_would(task, client, arg
         cursor.execute(statement, values)
     stored = RunStep.objects.get(run=run, index=5)
     assert (stored.arguments, stored.diff, stored.duration_ms, stored.executed) == (arguments, {"x": [1]}, 1.5, True)
+
+
+def test_a_session_update_prepares_each_value_as_its_field_would():
+    """_advance's UPDATE prepares the finishing columns with sessions._preparer: the same values as
+    the fields' own preparation, JSON columns of every shape included."""
+    from datetime import datetime, timezone as dt_timezone
+
+    from django.db import connection
+
+    from tasks.sessions import _preparer
+
+    values = {"step_count": 7, "last_activity_at": datetime(2026, 3, 2, 9, tzinfo=dt_timezone.utc),
+              "termination": Run.Termination.USER_STOP, "reward": 1.0, "breakdown": {"db_match": True, "x": [1, None]},
+              "final_state": {"t": {"r1": {"a": "é", "b": 2.5}}}, "final_hash": "ab" * 32,
+              "messages": [{"role": "user", "content": "hi"}], "seconds": 0.25, "state_version": 3,
+              "agent_messages": 2}
+    for name, value in values.items():
+        field = Run._meta.get_field(name)
+        assert _preparer(field, connection.vendor)(value, connection) == field.get_db_prep_save(value, connection), name
