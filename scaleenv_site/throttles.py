@@ -15,14 +15,19 @@ import threading
 import time
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
+from django.utils.connection import ConnectionProxy
 from rest_framework import throttling
 
 
 def count_in_window(backend: Any, key: str, timeout: int) -> int:
     """Add one to the counter ``key`` (created with ``timeout`` seconds to live) and return it."""
+    if isinstance(backend, ConnectionProxy):
+        # django.core.cache.cache stands for the thread's own object of a cache alias; the checks
+        # below need the object (isinstance of the proxy is False for every backend).
+        backend = caches[backend._alias]
     if isinstance(backend, RedisCache):
         # Django's own client and key scheme, so cache.get(key) reads the same integer.
         full_key = backend.make_and_validate_key(key)
@@ -32,7 +37,8 @@ def count_in_window(backend: Any, key: str, timeout: int) -> int:
         count, _ = pipe.execute()
         return int(count)
     if isinstance(backend, LocMemCache):
-        return _count_in_process((id(backend), key), timeout)
+        # Keyed by the cache's storage, which every thread's object of the same cache shares.
+        return _count_in_process((id(backend._cache), key), timeout)
     # add() creates the counter with its expiry only if missing; incr() is atomic.
     backend.add(key, 0, timeout=timeout)
     try:

@@ -54,6 +54,8 @@ def test_with_redis_one_counter_per_window_counts_every_request_and_expires():
 
 def test_with_the_memory_cache_the_counter_counts_from_one_and_starts_again_after_its_time(three_per_minute):
     assert [throttles.count_in_window(cache, "throttle_test:locmem", 61) for _ in range(3)] == [1, 2, 3]
+    # counted in the process's dict (not through LocMemCache's pickled add and incr)
+    assert [count for (_, key), (_, count) in throttles._process_counts.items() if key == "throttle_test:locmem"] == [3]
     assert throttles.count_in_window(cache, "throttle_test:other", 61) == 1
     assert [throttles.count_in_window(cache, "throttle_test:short", 1) for _ in range(2)] == [1, 2]
     time.sleep(1.05)
@@ -67,3 +69,38 @@ def test_with_another_cache_the_counter_counts_from_one(three_per_minute):
     call_command("createcachetable", "throttle_test_cache", verbosity=0)
     table_cache = DatabaseCache("throttle_test_cache", {})
     assert [throttles.count_in_window(table_cache, "throttle_test:db", 61) for _ in range(3)] == [1, 2, 3]
+
+
+def test_threads_count_in_one_window_though_each_has_its_own_cache_object(three_per_minute):
+    """django.core.cache.cache gives each thread its own LocMemCache object of the same storage: a
+    throttle's count must be the account's across the process's threads."""
+    import threading
+
+    from django.core.cache import caches
+
+    seen, objects = [], []
+
+    def count():
+        objects.append(caches["default"])  # kept alive: their ids stay distinct
+        seen.extend(throttles.count_in_window(cache, "throttle_test:threads", 61) for _ in range(5))
+
+    workers = [threading.Thread(target=count) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len({id(o) for o in objects}) == 4 and sorted(seen) == list(range(1, 21))
+
+
+@pytest.mark.services
+def test_the_default_cache_on_redis_takes_the_one_round_trip_path(settings, monkeypatch):
+    from django.core.cache.backends.redis import RedisCache
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:6379/7"}}
+    from django.core.cache import cache as default_cache
+
+    default_cache.delete("throttle_test:proxy")
+    monkeypatch.setattr(RedisCache, "add", lambda *a, **k: pytest.fail("add/incr path taken"))
+    assert [throttles.count_in_window(default_cache, "throttle_test:proxy", 61) for _ in range(2)] == [1, 2]
+    default_cache.delete("throttle_test:proxy")
