@@ -13,16 +13,23 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db.models.base import ModelState
 from rest_framework.authentication import TokenAuthentication
 
 MAX_ENTRIES = 10_000
 
 
 def _copy_of(user: Any) -> Any:
-    """What ``copy.copy`` makes of a model instance (its own ``_state`` and caches, through the model's
-    ``__getstate__``), without the pickle protocol's detour through the app registry."""
+    """What ``copy.copy`` makes of a model instance (the model's ``__getstate__``: its attributes, its
+    own ``_state`` and a copy of its related-object cache), without the pickle protocol's detour
+    through the app registry and ``copy.copy`` of the state (a user has no memoryview attribute,
+    the one other thing ``__getstate__`` handles)."""
     clone = object.__new__(type(user))
-    clone.__dict__.update(user.__getstate__())
+    clone.__dict__.update(user.__dict__)
+    state = object.__new__(ModelState)
+    state.__dict__.update(user._state.__dict__)
+    state.fields_cache = dict(user._state.fields_cache)
+    clone._state = state
     return clone
 
 

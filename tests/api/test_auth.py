@@ -45,3 +45,13 @@ def test_each_request_gets_its_own_copy_of_the_remembered_account(settings):
     second, _ = CachedTokenAuthentication().authenticate_credentials(key)
     assert second.username == "carol" and not hasattr(second, "note_from_a_view")
     assert second._state is not first._state and second.has_perm("tasks.view_task")
+    first._state.fields_cache["set_by_one_request"] = "cached by one request"
+    third, _ = CachedTokenAuthentication().authenticate_credentials(key)
+    assert "set_by_one_request" not in third._state.fields_cache
+    # the same as copy.copy of the stored account (which also stamps the pickling Django's version)
+    import copy
+
+    expected = copy.copy(CachedTokenAuthentication._remembered[key][1])
+    assert vars(third._state) == vars(expected._state)
+    assert {k: v for k, v in vars(third).items() if k != "_state"} == {
+        k: v for k, v in vars(expected).items() if k not in ("_state", "_django_version")}
