@@ -40,3 +40,45 @@ def test_the_benchmark_notices_an_answer_that_is_not_the_sessions_own():
     with loadbench.running_server("gunicorn", workers=2, threads=2) as url:
         result = loadbench.run_load(url, loadbench.bench_tokens(1), [wrong], sessions=2, episodes=1, think_ms=0)
     assert result["contaminated_sessions"] == 2 and result["lost_calls"] == 0
+
+
+def test_eight_threads_on_one_session_through_gunicorn_store_every_acknowledged_call_in_order():
+    """Eight client threads call one session at once through gunicorn (two processes of two threads:
+    the site's WSGI handler and its plain path, calls of one session landing in both processes):
+    every acknowledged call is stored once, in a contiguous order, with its own arguments."""
+    import threading
+
+    import httpx
+
+    from tasks.models import Run, RunStep
+
+    task = next(t for t in stored_tasks(seed=9, per_domain=3) if t.status == "verified")
+    call = {"name": task.gold_chain[0]["tool"], "arguments": task.gold_chain[0]["args"]}
+    headers = {"Authorization": f"Token {loadbench.bench_tokens(1)[0]}"}
+    acknowledged, errors = [], []
+    with loadbench.running_server("gunicorn", workers=2, threads=2, env=loadbench.SERVER_ENV) as url:
+        started = httpx.post(f"{url}/api/sessions/", json={"task": task.pk}, headers=headers, timeout=30)
+        assert started.status_code == 201, started.text
+        session = started.json()["session"]
+
+        def worker(n: int) -> None:
+            with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+                for i in range(5):
+                    email = call["arguments"]["email"] if (n + i) % 2 == 0 else f"nobody{n}-{i}@example.com"
+                    answer = client.post(f"/api/sessions/{session}/tool-calls/",
+                                         json={"name": call["name"], "arguments": {**call["arguments"], "email": email}})
+                    if answer.status_code != 200:
+                        errors.append(f"{answer.status_code} {answer.text[:200]}")
+                    else:
+                        acknowledged.append((answer.json()["tool_call_id"], email))
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == [] and len(acknowledged) == 40
+    steps = list(RunStep.objects.filter(run_id=session, kind="tool_call").order_by("index"))
+    assert [s.index for s in steps] == list(range(1, 41))  # contiguous: no lost or doubled call
+    assert {f"call_{s.index}": s.arguments["email"] for s in steps} == dict(acknowledged)
+    assert Run.objects.get(pk=session).step_count == 41
