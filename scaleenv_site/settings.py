@@ -106,6 +106,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # connection holds no lock between transactions, and opening one (with its PRAGMAs) per request
     # costs more than the request's queries.
     DATABASES["default"]["CONN_MAX_AGE"] = 60
+    # Django's backend, with writers queued on a lock of their own (see scaleenv_site/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "scaleenv_site.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 60,
         "transaction_mode": "IMMEDIATE",

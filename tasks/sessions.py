@@ -468,18 +468,26 @@ def _advance(run: Run, steps: list[RunStep], errors: int = 0, **columns: Any) ->
     elif connection.vendor == "sqlite" and not connection.in_atomic_block:
         # The same transaction as atomic() would run (BEGIN IMMEDIATE: the write lock first), written
         # out: Django's transaction bookkeeping cost more than the two statements.
+        # Writers queue on the site backend's write lock (scaleenv_site.sqlite), not SQLite's busy handler.
+        queue = getattr(connection, "acquire_write_lock", None)
         with connection.cursor() as cursor:
-            _run(cursor, "BEGIN IMMEDIATE")
+            if queue is not None:
+                queue()
             try:
-                _run(cursor, *move)
-                moved = cursor.rowcount == 1
-                if moved:
-                    _run(cursor, *append)
-                _run(cursor, "COMMIT" if moved else "ROLLBACK")
-            except BaseException:
-                if connection.connection.in_transaction:
-                    _run(cursor, "ROLLBACK")
-                raise
+                _run(cursor, "BEGIN IMMEDIATE")
+                try:
+                    _run(cursor, *move)
+                    moved = cursor.rowcount == 1
+                    if moved:
+                        _run(cursor, *append)
+                    _run(cursor, "COMMIT" if moved else "ROLLBACK")
+                except BaseException:
+                    if connection.connection.in_transaction:
+                        _run(cursor, "ROLLBACK")
+                    raise
+            finally:
+                if queue is not None:
+                    connection.release_write_lock()
         if not moved:
             return False
     else:
