@@ -15,6 +15,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -239,13 +240,17 @@ class SessionOutcome:
 
 
 class _Answer:
-    """A response read in full: status, body text and its JSON."""
+    """A response read in full: status, body bytes and its JSON."""
 
-    def __init__(self, status: int, text: str) -> None:
-        self.status_code, self.text = status, text
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status_code, self.body = status, body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        return json.loads(self.text)
+        return json.loads(self.body)
 
 
 async def _post(client: aiohttp.ClientSession, path: str, headers: dict[str, str],
@@ -253,10 +258,32 @@ async def _post(client: aiohttp.ClientSession, path: str, headers: dict[str, str
     async with client.post(path, data=json.dumps(body) if body is not None else None,
                            headers={**headers, "Content-Type": "application/json"} if body is not None else headers,
                            ) as answer:
-        return _Answer(answer.status, await answer.text())
+        return _Answer(answer.status, await answer.read())
 
 
-async def _start(client: aiohttp.ClientSession, token: str, play: Play) -> SessionOutcome:
+_SESSION_FIRST = re.compile(rb'\{"session":\s*(\d+)\s*,')
+
+
+def _started_session(task_id: int, started: _Answer, first_starts: dict[int, bytes]) -> int:
+    """The id of a started session. Every start of a task must carry the same messages and tool
+    schemas: the first answer of each task is parsed and checked in full, and later ones are compared
+    with it byte for byte after their session id (tens of kilobytes of schemas are not parsed again
+    on every start: the load generator shares the server's cores)."""
+    leading = _SESSION_FIRST.match(started.body)
+    if leading is not None and first_starts.get(task_id) == started.body[leading.end():]:
+        return int(leading.group(1))
+    answer = started.json()
+    if not (isinstance(answer.get("session"), int) and answer.get("messages") and answer.get("tools")):
+        raise ValueError(f"a start answered without its session, messages or tools: {started.text[:200]}")
+    if task_id in first_starts:
+        raise ValueError("a start answered other messages or tools than the task's first start")
+    if leading is not None:
+        first_starts[task_id] = started.body[leading.end():]
+    return answer["session"]
+
+
+async def _start(client: aiohttp.ClientSession, token: str, play: Play,
+                 first_starts: dict[int, bytes]) -> SessionOutcome:
     outcome = SessionOutcome(play, headers={"Authorization": f"Token {token}"})
     try:
         started = await _post(client, "/api/sessions/", outcome.headers,
@@ -266,8 +293,11 @@ async def _start(client: aiohttp.ClientSession, token: str, play: Play) -> Sessi
         return outcome
     if started.status_code != 201:
         outcome.errors.append(f"start {started.status_code}: {started.text[:200]}")
-    else:
-        outcome.session = started.json()["session"]
+        return outcome
+    try:
+        outcome.session = _started_session(play.task_id, started, first_starts)
+    except ValueError as exc:
+        outcome.errors.append(f"start: {exc}")
     return outcome
 
 
@@ -311,11 +341,12 @@ async def _play(client: aiohttp.ClientSession, outcome: SessionOutcome, think_s:
 
 
 async def _slot(client: aiohttp.ClientSession, token: str, plays: list[Play], offset: int, episodes: int,
-                think_s: float, ready: list[int], gate: asyncio.Event) -> list[SessionOutcome]:
+                think_s: float, ready: list[int], gate: asyncio.Event,
+                first_starts: dict[int, bytes]) -> list[SessionOutcome]:
     """One agent slot: ``episodes`` sessions one after another (the first starts before the clock)."""
     played = []
     for episode in range(episodes):
-        outcome = await _start(client, token, plays[(offset + episode) % len(plays)])
+        outcome = await _start(client, token, plays[(offset + episode) % len(plays)], first_starts)
         if episode == 0:
             ready.append(offset)
             await gate.wait()
@@ -330,9 +361,9 @@ async def _load(base_url: str, tokens: list[str], plays: list[Play], sessions: i
     connector = aiohttp.TCPConnector(limit=sessions, limit_per_host=sessions, keepalive_timeout=30)
     async with aiohttp.ClientSession(base_url=base_url, connector=connector,
                                      timeout=aiohttp.ClientTimeout(total=120)) as client:
-        gate, ready = asyncio.Event(), []
+        gate, ready, first_starts = asyncio.Event(), [], {}
         slots = [asyncio.create_task(_slot(client, tokens[i % len(tokens)], plays, i, episodes, think_ms / 1000, ready,
-                                           gate)) for i in range(sessions)]
+                                           gate, first_starts)) for i in range(sessions)]
         # Every slot's first session is open before the clock starts; then all play at once.
         while len(ready) < sessions:
             await asyncio.sleep(0.01)
