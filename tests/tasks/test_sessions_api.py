@@ -564,6 +564,46 @@ def test_a_steps_insert_prepares_each_value_as_its_field_would(task, client, arg
     assert (stored.arguments, stored.diff, stored.duration_ms, stored.executed) == (arguments, {"x": [1]}, 1.5, True)
 
 
+@pytest.mark.parametrize("moment", [
+    "2026-03-02T09:00:00+00:00", "2026-03-02T09:00:00.000250+00:00", "2026-11-26T23:59:59.999999+05:30",
+    "2026-03-29T01:30:00.5-08:00"])
+def test_datetimes_are_prepared_as_their_field_would(moment):
+    """sessions._preparer writes an aware datetime's text itself on SQLite: the same text as the
+    field's own preparation, whatever the zone and microseconds."""
+    from datetime import datetime
+
+    from django.db import connection
+
+    from tasks.sessions import _preparer
+
+    value = datetime.fromisoformat(moment)
+    for field in (Run._meta.get_field("last_activity_at"), RunStep._meta.get_field("created_at")):
+        assert adapted(_preparer(field, connection.vendor)(value, connection)) == adapted(
+            field.get_db_prep_save(value, connection))
+
+
+def test_a_final_state_is_dumped_once_for_its_hash_and_stored_as_the_same_json(task):
+    """The final state's canonical JSON gives its hash and, on SQLite, is the stored text: it must
+    be the same JSON as the field's own preparation and read back equal; the hash is state_hash's."""
+    from django.db import connection
+
+    from environments.runtime import statekit
+    from tasks.sessions import _CanonicalState, _preparer
+
+    state = {"zeta": {"r2": {"b": [1, {"c": None}], "a": "é\u2028"}}, "alpha": {"r1": {"x": 2.5, "y": True}}}
+    final = _CanonicalState(state)
+    assert final == state and final.hash == statekit.state_hash(state)
+    field = Run._meta.get_field("final_state")
+    prepared, own = _preparer(field, connection.vendor)(final, connection), field.get_db_prep_save(state, connection)
+    if connection.vendor == "sqlite":
+        assert prepared == final.text and json.loads(prepared) == json.loads(own)
+    else:
+        assert adapted(prepared) == adapted(own)
+    run = Run.objects.create(task=task, agent="external", step_count=0)
+    Run.objects.filter(pk=run.pk).update(final_state=final)
+    assert Run.objects.get(pk=run.pk).final_state == state
+
+
 def test_a_session_update_prepares_each_value_as_its_field_would():
     """_advance's UPDATE prepares the finishing columns with sessions._preparer: the same values as
     the fields' own preparation, JSON columns of every shape included."""
