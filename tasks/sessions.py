@@ -413,6 +413,33 @@ def _snapshot(run_id: int, owner: Any) -> Run:
     return run
 
 
+@lru_cache(maxsize=16)
+def _row_defaults(model: Any) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...]]:
+    """A model's column defaults by attribute name: the constant ones, and those made per row."""
+    constant, made = {}, []
+    for f in model._meta.concrete_fields:
+        if f.has_default() and callable(f.default):
+            made.append((f.attname, f.default))
+        else:
+            constant[f.attname] = f.get_default()
+    return constant, tuple(made)
+
+
+def _new_row(model: Any, **values: Any) -> Any:
+    """``model(**values)`` (columns by attribute name) without ``Model.__init__``, whose per-field work
+    and init signals cost more than a step's insert. Only for models nothing listens to at init
+    (tests/tasks/test_sessions_api.py holds both to the ORM's instances)."""
+    constant, made = _row_defaults(model)
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    row = instance.__dict__
+    row.update(constant)
+    for name, make in made:
+        row[name] = make()
+    row.update(values)
+    return instance
+
+
 def _from_row(model: Any, using: str, names: Any, values: Any) -> Any:
     """A stored instance with these columns (``values`` by ``names``; the other columns deferred), as
     ``Model.from_db`` makes one, without ``Model.__init__``, which costs more than the query here.
@@ -741,9 +768,9 @@ def _try_call(run: Run, name: Any, arguments: Any) -> dict[str, Any] | None:
         arguments_text = json.dumps(stored_arguments, default=str)
         if len(arguments_text) > settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES:
             stored_arguments = {"truncated": _capped(arguments_text, settings.SCALEENV_SESSION_MAX_ARGUMENT_BYTES)[0]}
-        step = RunStep(kind=RunStep.Kind.TOOL_CALL, tool=str(name)[:200] if name is not None else "",
-                       arguments=stored_arguments, outcome=result["outcome"], observation=content, diff=diff,
-                       duration_ms=duration, executed=executed)
+        step = _new_row(RunStep, kind=RunStep.Kind.TOOL_CALL, tool=str(name)[:200] if name is not None else "",
+                        arguments=stored_arguments, outcome=result["outcome"], observation=content, diff=diff,
+                        duration_ms=duration, executed=executed)
         failed = result["outcome"] != "success"
         if not _advance(run, [step], errors=int(failed), ids_used=ids_used, state_version=version):
             return None
@@ -824,7 +851,7 @@ def _try_message(run: Run, content: str) -> dict[str, Any] | None:
     session has not moved on meanwhile (else None, and nothing is stored). When either side says
     ###STOP###, the session is scored on the snapshot before the transaction and finished in it."""
     text, _ = _capped(content, settings.SCALEENV_SESSION_MAX_MESSAGE_CHARS)
-    steps = [RunStep(kind=RunStep.Kind.MESSAGE, content=text)]
+    steps = [_new_row(RunStep, kind=RunStep.Kind.MESSAGE, content=text)]
     user, reply = None, None
     if STOP not in text:
         spec = _spec(run.task)
@@ -839,7 +866,7 @@ def _try_message(run: Run, content: str) -> dict[str, Any] | None:
                     [run.pk, RunStep.Kind.MESSAGE, run.step_count], router.db_for_read(RunStep))]
                 user = ScriptedUser.replay(spec.script, earlier)
             reply = user.respond(text)
-        steps.append(RunStep(kind=RunStep.Kind.USER, content=reply))
+        steps.append(_new_row(RunStep, kind=RunStep.Kind.USER, content=reply))
     ending = (Run.Termination.AGENT_STOP if STOP in text else
               Run.Termination.USER_STOP if reply is not None and STOP in reply else None)
     final = _final_score(run, ending, steps) if ending else {}

@@ -503,6 +503,27 @@ def test_the_snapshot_loads_the_session_as_the_orm_would(task, client):
         assert not pre_init.has_listeners(model) and not post_init.has_listeners(model), model
 
 
+@pytest.mark.parametrize("values", [
+    {"kind": RunStep.Kind.MESSAGE, "content": "Please cancel it."},
+    {"kind": RunStep.Kind.TOOL_CALL, "tool": "get_member", "arguments": {"id": "M-1"}, "outcome": "success",
+     "observation": "{}", "diff": {"members": {}}, "duration_ms": 1.5, "executed": False}])
+def test_new_steps_are_the_instances_the_orm_would_make(values):
+    """The hot path makes its steps without Model.__init__: the same attributes and defaults, a
+    default made per row (not one dict shared by every step), a new unsaved instance, no init
+    listeners missed."""
+    from django.db.models.signals import post_init, pre_init
+
+    from tasks.sessions import _new_row
+
+    made, orm = _new_row(RunStep, **values), RunStep(**values)
+    assert {k: v for k, v in made.__dict__.items() if k != "_state"} == {
+        k: v for k, v in orm.__dict__.items() if k != "_state"}
+    assert made._state.adding and made._state.db is None and made.pk is None
+    if "diff" not in values:
+        assert made.diff == {} and _new_row(RunStep, **values).diff is not made.diff
+    assert not pre_init.has_listeners(RunStep) and not post_init.has_listeners(RunStep)
+
+
 def test_the_task_a_start_reads_has_its_own_columns_where_they_belong(task):
     """session_task reads three columns of the task and three of its domain: each lands on its own
     attribute (Model.from_db would have put them in field order and swapped them)."""
