@@ -26,6 +26,7 @@ a server error. Limits come from settings (README, "Limits").
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -52,6 +53,7 @@ from environments.runtime.executor import EnvironmentBundle, Resume
 from scaleenv_site.api import BadInput, check_value
 from tasks.instantiation import ToolView, domain_bundle
 from tasks.rollout.episode import STOP, score, system_prompt, tool_message_content
+from tasks.reward import with_rows_shared
 from tasks.rollout.user import ScriptedUser
 from tasks.spec import TaskSpec, build_task_spec
 
@@ -214,7 +216,10 @@ class _Specs:
                 return item
         full = task if _loaded(task) else Task.objects.select_related("domain").get(pk=task.pk)
         view = selectors.domain_view(full.domain)
-        item = _Served(build_task_spec(view, full), domain_bundle(view), view.tools)
+        spec = build_task_spec(view, full)
+        # The gold state's untouched rows become s0's own: the final score meets them by identity.
+        spec = dataclasses.replace(spec, s_gt=with_rows_shared(spec.s0, spec.s_gt))
+        item = _Served(spec, domain_bundle(view), view.tools)
         with self._lock:
             self._items[key] = item
             while len(self._items) > self.size:

@@ -126,3 +126,44 @@ def test_a_refusal_passes_only_with_no_write_and_the_reason_said():
     wrote = copy.deepcopy(S0)
     wrote["owners"]["o1"]["name"] = "Ada B."
     assert compute_reward(wrote, S0, S0, SCHEMA, assistant_messages=said, refusal=refusal).reward == 0.0
+
+
+def test_a_gold_state_shares_with_s0_only_the_rows_identical_to_s0s_and_is_not_changed():
+    from tasks.reward import with_rows_shared
+
+    s0 = {"owners": {"o1": {"owner_id": "o1", "stars": 1}, "o2": {"owner_id": "o2", "stars": 2},
+                     "o3": {"owner_id": "o3", "stars": 3}}, "meta": ["not rows"]}
+    gold = {"owners": {"o1": {"owner_id": "o1", "stars": 1}, "o2": {"owner_id": "o2", "stars": 2.0},
+                       "o3": {"owner_id": "o3", "stars": 4}, "o4": {"owner_id": "o4", "stars": 1}},
+            "meta": ["not rows"]}
+    kept = copy.deepcopy(gold)
+    shared = with_rows_shared(s0, gold)
+    assert shared == gold and gold == kept
+    assert shared["owners"]["o1"] is s0["owners"]["o1"]
+    assert shared["owners"]["o2"] is gold["owners"]["o2"]  # 2.0 is not 2: a changed type is a change
+    assert shared["owners"]["o3"] is gold["owners"]["o3"] and shared["owners"]["o4"] is gold["owners"]["o4"]
+    assert shared["meta"] is gold["meta"]
+
+
+def test_rewards_are_the_same_when_the_gold_and_final_states_share_s0s_rows():
+    """Sessions keep the gold state with s0's own rows where they are identical, and a session's state
+    shares s0's untouched rows: the reward meets those rows by identity and must come out the same."""
+    from tasks.reward import with_rows_shared
+
+    def sharing(state):  # as a session's state: s0's row objects where the row is untouched
+        return {table: {pk: S0[table][pk] if S0.get(table, {}).get(pk) == row else row for pk, row in rows.items()}
+                for table, rows in state.items()}
+
+    moved_city = agent_state()
+    moved_city["owners"]["o1"] = {"owner_id": "o1", "name": "Ada", "city": "Lisbon"}
+    deleted = agent_state()
+    del deleted["owners"]["o1"]
+    retyped = agent_state()
+    retyped["owners"]["o1"] = {"owner_id": "o1", "name": "Ada", "city": "Porto", "extra": None}
+    for final in (agent_state(), agent_state(stars=4), agent_state(body="Not a priority customer"), moved_city,
+                  deleted, retyped, copy.deepcopy(S0)):
+        plain = compute_reward(copy.deepcopy(final), copy.deepcopy(GOLD), copy.deepcopy(S0), SCHEMA)
+        shared = compute_reward(sharing(final), with_rows_shared(S0, GOLD), S0, SCHEMA)
+        assert (shared.reward, shared.partial, shared.reasons()) == (plain.reward, plain.partial, plain.reasons())
+        assert shared.breakdown() == plain.breakdown()
+        assert [t.as_dict() for t in shared.tables] == [t.as_dict() for t in plain.tables]
