@@ -458,6 +458,27 @@ def _from_row(model: Any, using: str, names: Any, values: Any) -> Any:
     return instance
 
 
+_moves: dict[tuple[str, tuple[str, ...], bool], tuple[str, list[Any]]] = {}  # a few shapes, one per call site
+
+
+def _move_statement(connection: Any, names: tuple[str, ...], add_errors: bool) -> tuple[str, list[Any]]:
+    """The UPDATE that moves a session on (setting ``names``, and adding to ``tool_errors``), only if
+    it is still where the caller read it, and the preparer of each set value; built once per shape."""
+    key = (connection.vendor, names, add_errors)
+    found = _moves.get(key)
+    if found is None:
+        q = connection.ops.quote_name
+        fields = [Run._meta.get_field(name) for name in names]
+        assignments = [f"{q(field.column)} = %s" for field in fields]
+        if add_errors:
+            assignments.append(f"{q('tool_errors')} = {q('tool_errors')} + %s")
+        found = _moves[key] = (
+            f"UPDATE {q(Run._meta.db_table)} SET {', '.join(assignments)} WHERE {q('id')} = %s AND "
+            f"{q('termination')} = %s AND {q('step_count')} = %s AND {q('state_version')} = %s",
+            [_preparer(field, connection.vendor) for field in fields])
+    return found
+
+
 def _advance(run: Run, steps: list[RunStep], errors: int = 0, **columns: Any) -> bool:
     """Append ``steps`` (numbered from the snapshot's step count) and move the session on, in one
     short transaction, only if no other call moved it since ``run`` was read; False (nothing
@@ -469,20 +490,13 @@ def _advance(run: Run, steps: list[RunStep], errors: int = 0, **columns: Any) ->
     should hold it only for the writes."""
     using = router.db_for_write(Run)
     connection = connections[using]
-    q = connection.ops.quote_name
     now = timezone.now()
     values = {"step_count": run.step_count + len(steps), "last_activity_at": now, **columns}
-    assignments, parameters = [], []
-    for name, value in values.items():
-        field = Run._meta.get_field(name)
-        assignments.append(f"{q(field.column)} = %s")
-        parameters.append(_preparer(field, connection.vendor)(value, connection))
+    statement, preparers = _move_statement(connection, tuple(values), bool(errors))
+    parameters = [prepare(value, connection) for prepare, value in zip(preparers, values.values())]
     if errors:
-        assignments.append(f"{q('tool_errors')} = {q('tool_errors')} + %s")
         parameters.append(errors)
-    move = (f"UPDATE {q(Run._meta.db_table)} SET {', '.join(assignments)} WHERE {q('id')} = %s AND "
-            f"{q('termination')} = %s AND {q('step_count')} = %s AND {q('state_version')} = %s",
-            [*parameters, run.pk, Run.Termination.RUNNING, run.step_count, run.state_version])
+    move = (statement, [*parameters, run.pk, Run.Termination.RUNNING, run.step_count, run.state_version])
     for offset, step in enumerate(steps):
         step.run_id, step.index = run.pk, run.step_count + offset
     one_statement = connection.vendor == "postgresql" and not connection.in_atomic_block
