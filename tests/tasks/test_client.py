@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import warnings
 
 import gymnasium
@@ -221,13 +220,20 @@ def test_too_many_open_sessions_is_an_error_not_a_retry_loop(live_server, token,
 def test_throttled_requests_wait_for_retry_after_then_go_through(live_server, token, tasks, monkeypatch):
     from rest_framework.throttling import ScopedRateThrottle
 
+    from scaleenv_site import throttles
+
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES",
                         {**ScopedRateThrottle.THROTTLE_RATES, "session-start": "1/second"})
+    # The throttles' clock (the live server runs in this process) starts at a window's start and moves
+    # only when the client sleeps: which window a request falls in cannot depend on the machine's speed.
+    clock = [600.0]
+    monkeypatch.setattr(throttles._WindowCounter, "timer", staticmethod(lambda: clock[0]))
+    throttles.forget_counts()
     slept = []
 
     def sleep(seconds):
         slept.append(seconds)
-        time.sleep(seconds)
+        clock[0] += seconds
 
     client = SessionClient(live_server.url, token, sleep=sleep)
     first = client.start(tasks[0].pk)["session"]
