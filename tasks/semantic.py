@@ -373,6 +373,7 @@ _SPELLING = [
      else f"{m.group(1)}iz{m.group(2)}"),
     (re.compile(r"\b([a-z]{2,}[bcdfghlmnprstvz])our(s|ed|ing|ite|ites|able)?\b"), r"\1or\2"),
     (re.compile(r"\b([a-z]{2,}[bt])re(s)?\b"), r"\1er\2"),
+    (re.compile(r"\b(licen|defen|offen|preten)ce(s|d)?\b"), r"\1se\2"),  # licence, defence: nouns in -ence
 ]
 _SPELLING_KEEP = frozenset({"four", "hour", "tour", "your", "pour", "sour", "flour", "detour", "contour",
                             "acre", "genre", "ogre", "massacre", "mediocre", "lucre", "timbre", "sabre"})
@@ -381,6 +382,9 @@ _SPELLING_KEEP = frozenset({"four", "hour", "tour", "your", "pour", "sour", "flo
 NUMBER_PHRASES = [
     (re.compile(r"\b(duplicate|double)[ -]charg(e|es|ed)\b"), "charged twice"),
     (re.compile(r"\bcharged (double|two times)\b"), "charged twice"),
+    (re.compile(r"\b(double|duplicate)[ -]bill(ed|ing)?\b"), "billed twice"),
+    (re.compile(r"\bhalf an hour\b"), "30 minutes"),
+    (re.compile(r"\b(a )?quarter of an hour\b"), "15 minutes"),
     (re.compile(r"\b12(:00)?\s*(noon|midnight)\b"), r"\2"),
 ]
 

@@ -30,11 +30,11 @@ from tasks.semantic import analyze, explain, lexicon_conflicts, semantic_match
 DATA = Path(__file__).resolve().parent / "data" / "semantic_pairs.jsonl"
 KINDS = ("identical_or_trivial", "paraphrase", "negation", "changed_quantity", "changed_name",
          "contradiction", "unrelated", "elaboration_or_omission")
-# The brief's target, and the measured floors on the 1,119 pairs (docs/semantic.md), rules only (v7
-# rules): dev 0.922, test 0.890, all 0.906, b3 0.877, b4 0.829, b5 0.853, b6 0.912 (b5 blind, before
-# v6: 0.824; b6 blind, before v7: 0.900).
+# The brief's target, and the measured floors on the 1,289 pairs (docs/semantic.md), rules only (v8
+# rules): dev 0.907, test 0.872, all 0.890, b3 0.877, b4 0.829, b5 0.853, b6 0.924, b7 0.771 (b5 blind,
+# before v6: 0.824; b6 blind, before v7: 0.900; b7 blind, before v8: 0.759).
 TARGET_ACCURACY = 0.95
-FLOOR = {"dev": 0.92, "test": 0.88, "all": 0.90, "b3": 0.87, "b4": 0.82, "b5": 0.85, "b6": 0.91}
+FLOOR = {"dev": 0.90, "test": 0.87, "all": 0.88, "b3": 0.87, "b4": 0.82, "b5": 0.85, "b6": 0.92, "b7": 0.77}
 
 
 def load_pairs(path: Path = DATA) -> list[dict]:
@@ -59,7 +59,9 @@ SPLITS = {"dev": [p for p in PAIRS if split_of(p["id"]) == "dev"],
           # batch 5: written blind to the matcher (by a helper that never read it), scored once, unchanged since
           "b5": [p for p in PAIRS if p["id"].startswith("b5-")],
           # batch 6: written blind the same way, in other domains; scored once (0.900), then v7
-          "b6": [p for p in PAIRS if p["id"].startswith("b6-")]}
+          "b6": [p for p in PAIRS if p["id"].startswith("b6-")],
+          # batch 7: written blind the same way, in other domains; scored once (0.759), then v8
+          "b7": [p for p in PAIRS if p["id"].startswith("b7-")]}
 
 
 def ms_per_pair(pairs: list[dict], repeats: int = 5, warm: bool = False) -> float:
@@ -112,20 +114,22 @@ def test_the_split_is_deterministic_and_both_halves_are_used():
 # Accuracy
 # ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("split", ["dev", "test", "all", "b3", "b4", "b5", "b6"])
+@pytest.mark.parametrize("split", ["dev", "test", "all", "b3", "b4", "b5", "b6", "b7"])
 def test_accuracy_stays_above_the_measured_floor(split):
     assert accuracy(SPLITS[split]) >= FLOOR[split]
 
 
 @pytest.mark.xfail(strict=True, reason="held-out paraphrases with words or idioms outside the lexicon "
-                                       "are rejected: test 0.890, all 0.906 (docs/semantic.md)")
+                                       "are rejected: test 0.872, all 0.890 (docs/semantic.md)")
 @pytest.mark.parametrize("split", ["test", "all"])
 def test_accuracy_reaches_the_target(split):
     assert accuracy(SPLITS[split]) >= TARGET_ACCURACY
 
 
-# Found by batch 5 (docs/semantic.md): both sides say "two" of a week, one as a period, one as a count.
-KNOWN_FALSE_ACCEPTS = {"changed_quantity": ["b5-qty-16"]}  # "every two weeks" / "twice a week"
+# Found by batch 5 (docs/semantic.md): "every two weeks" / "twice a week": both sides say "two" of a week,
+# one as a period, one as a count.
+# Batch 7: "one bag every two weeks" / "two bags every week" (both say two; "one" is soft).
+KNOWN_FALSE_ACCEPTS = {"changed_quantity": ["b5-qty-16", "b7-qty-12"]}
 
 
 @pytest.mark.parametrize("kind", ["negation", "changed_quantity"])
@@ -186,6 +190,10 @@ def test_the_lexicon_never_makes_a_word_its_own_antonym():
     # the same words, but what something went to is another of them (v7)
     ("Coach was polite to the parents", "The parents were polite to the coach"),
     ("Moved the boxes into the garage instead of the shed", "Moved the boxes into the shed instead of the garage"),
+    # a duration written in words is still a number (v8)
+    ("Arrive half an hour early", "Arrive an hour early"),
+    ("Arrive half an hour early", "Arrive 20 minutes early"),
+    ("The member was double-billed", "The member was charged three times"),
 ])
 def test_these_do_not_match(gold, candidate):
     assert semantic_match(gold, candidate) is False
@@ -221,6 +229,11 @@ def test_these_do_not_match(gold, candidate):
     ("Transfer the funds from savings to checking", "Transfer the funds to checking from savings"),
     ("Send the invoice to the client from the office", "From the office, send the invoice to the client"),
     ("Customer wants to speak to a manager", "Customer asked to talk to a manager"),  # an infinitive is no goal
+    # British -ence nouns, durations and double billing written out (v8)
+    ("Renew my driving licence", "Renew my driving license"),
+    ("Arrive 30 minutes early", "Arrive half an hour early"),
+    ("Call back in a quarter of an hour", "Call back in 15 minutes"),
+    ("The member was double-billed for October", "The member was charged twice for October"),
 ])
 def test_these_match(gold, candidate):
     assert semantic_match(gold, candidate) is True
@@ -259,7 +272,7 @@ def _baseline(gold: str, candidate: str) -> bool:
 
 
 def _table() -> list[str]:
-    cols = ("dev", "test", "all", "b3", "b4", "b5", "b6")
+    cols = ("dev", "test", "all", "b3", "b4", "b5", "b6", "b7")
     lines = [f"{'kind':26} " + " ".join(f"{c:>13}" for c in cols) + f" {'baseline all':>13}"]
     decided = {p["id"]: semantic_match(p["gold"], p["candidate"]) for p in PAIRS}
     for kind in (*KINDS, None):
@@ -292,11 +305,12 @@ def report() -> str:
         why = explain(p["gold"], p["candidate"])
         if why["match"] != p["label"]:
             split = split_of(p["id"])
-            batch = p["id"][:2] if p["id"][:3] in ("b3-", "b4-", "b5-", "b6-") else ""
+            batch = p["id"][:2] if p["id"][:3] in ("b3-", "b4-", "b5-", "b6-", "b7-") else ""
             group = f"{batch}-{split}" if batch else split
             by_split[group].append(f"  {split:4} {p['id']:13} {p['label']!s:5} | {p['gold']} | {p['candidate']}"
                                    f" -> {'; '.join(why['reasons']) or 'no rule fired'}")
-    for group in ("dev", "test", "b3-dev", "b3-test", "b4-dev", "b4-test", "b5-dev", "b5-test", "b6-dev", "b6-test"):
+    for group in ("dev", "test", "b3-dev", "b3-test", "b4-dev", "b4-test", "b5-dev", "b5-test", "b6-dev", "b6-test",
+                  "b7-dev", "b7-test"):
         lines += by_split[group]
     return "\n".join(lines)
 
