@@ -283,6 +283,12 @@ SCALEENV_LLM = {
     "prices": _llm_prices(),  # SCALEENV_LLM_PRICES='{"model": [$ per 1M prompt tokens, $ per 1M completion tokens]}'
     "temperature": env_float("SCALEENV_LLM_TEMPERATURE", 0.0),
 }
+# Who decides `semantic` texts that only the matcher's overlap rule rejects: the rules alone, or the
+# configured LLM (tasks/judge.py; docs/semantic.md, "The LLM judge"). Numbers, names, negations,
+# opposites and swaps stay the rules' vetoes either way.
+SCALEENV_SEMANTIC_JUDGE = env_choice("SCALEENV_SEMANTIC_JUDGE", "rules", ("rules", "llm"))
+if SCALEENV_SEMANTIC_JUDGE == "llm" and not (SCALEENV_LLM["base_url"] and SCALEENV_LLM["model"]):
+    raise ImproperlyConfigured("SCALEENV_SEMANTIC_JUDGE=llm needs an LLM: set SCALEENV_LLM_BASE_URL and SCALEENV_LLM_MODEL")
 SCALEENV_REVIEW_LEASE_SECONDS = env_int("SCALEENV_REVIEW_LEASE_SECONDS", 600)  # a reviewer's hold on a task
 SCALEENV_SESSION_IDLE_SECONDS = env_int("SCALEENV_SESSION_IDLE_SECONDS", 900)
 SCALEENV_SESSION_MAX_STEPS = env_int("SCALEENV_SESSION_MAX_STEPS", 200)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import phrasing
-from .semantic import semantic_match
+from .semantic import Judge, semantic_match
 
 MAX_RECITED = 3  # other values the agent saw that a reply may mention and still be an answer
 
@@ -156,7 +156,8 @@ def _table_order(schema: dict[str, Any]) -> list[str]:
 
 
 def compare_states(final: dict[str, Any], gold: dict[str, Any], s0: dict[str, Any],
-                   schema: dict[str, Any]) -> list[TableCheck]:
+                   schema: dict[str, Any], judge: Judge | None = None) -> list[TableCheck]:
+    """The tables' checks; ``judge`` decides ``semantic`` texts that only the overlap rule rejects."""
     policies = _policies(schema)
     mapping: dict[str, dict[Any, Any]] = {}  # table -> final new pk -> gold new pk
     checks: list[TableCheck] = []
@@ -176,7 +177,7 @@ def compare_states(final: dict[str, Any], gold: dict[str, Any], s0: dict[str, An
         def goal_ok(spec: dict[str, Any], expected: Any, got: Any) -> bool:
             got = as_gold(spec, got)
             if spec.get("policy") == "semantic" and isinstance(expected, str):
-                return semantic_match(expected, got)
+                return semantic_match(expected, got, judge)
             return same_meaning(expected, got, spec.get("type"))
 
         # Rows that existed before: by primary key; untouched columns must stay as they were.
@@ -315,8 +316,8 @@ def refusal_check(refusal: dict[str, Any], assistant_messages: list[str]) -> dic
 def compute_reward(final: dict[str, Any], gold: dict[str, Any], s0: dict[str, Any], schema: dict[str, Any],
                    answers: list[dict[str, Any]] | None = None, assistant_messages: list[str] | None = None,
                    observations: list[Any] | None = None, refusal: dict[str, Any] | None = None,
-                   said: list[Any] | None = None) -> RewardResult:
-    tables = compare_states(final, gold, s0, schema)
+                   said: list[Any] | None = None, judge: Judge | None = None) -> RewardResult:
+    tables = compare_states(final, gold, s0, schema, judge)
     texts = list(assistant_messages or [])
     comms = answer_checks(answers or [], texts, observations, said)
     refused = refusal_check(refusal, texts) if refusal else None

@@ -1,6 +1,7 @@
 """Deterministic, offline meaning comparison of two short free texts (the ``semantic`` column policy).
 
-Django-free, no network, no model: the matcher is rules only.
+Django-free, no network, no model: the matcher is rules only. A caller may pass a ``judge`` (the
+configured LLM's, tasks/judge.py) that decides the pairs only the overlap rule rejects.
 ``semantic_match(expected, got)`` says whether an agent's text means the same as the gold text;
 ``explain(expected, got)`` lists every rule that objects. A pair matches when none does
 (docs/semantic.md measures them on tests/tasks/data/semantic_pairs.jsonl):
@@ -43,7 +44,7 @@ import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any
+from typing import Any, Protocol
 
 from rapidfuzz import fuzz
 
@@ -1116,16 +1117,80 @@ def explain(expected: Any, got: Any) -> dict[str, Any]:
         reasons.append(f"gold words missing (recall {recall:.2f}): {missing}")
     if precision < PRECISION_MIN:
         reasons.append(f"words added (precision {precision:.2f}): {added}")
-    return {"match": not reasons, "reasons": reasons, "recall": round(recall, 3),
+    return {"match": not reasons, "reasons": reasons, "overrulable": overrulable(reasons), "recall": round(recall, 3),
             "precision": round(precision, 3), "missing": missing, "added": added,
             "numbers": [sorted(g.numbers), sorted(c.numbers)], "names": [sorted(g.names), sorted(c.names)],
             "negated": [sorted(g.negated), sorted(c.negated)]}
 
 
-def semantic_match(expected: str | None, got: str | None) -> bool:
-    """True when ``got`` means the same as ``expected``; None matches only None."""
+# What a judge may overrule: the overlap rule only. Every other rule is a veto (a number, a name, a
+# negation, an opposite, a swap, a joined detail): a model is never asked to wave a changed fact through.
+OVERLAP_REASONS = ("gold words missing", "words added")
+
+
+def overrulable(reasons: list[str]) -> bool:
+    """True when every objection is the overlap rule's (so a judge may still accept the pair)."""
+    return bool(reasons) and all(reason.startswith(OVERLAP_REASONS) for reason in reasons)
+
+
+class Judge(Protocol):
+    """A second opinion on a pair the rules reject for overlap alone: True (same meaning), False, or
+    None (no opinion: the rules' decision stands). tasks/judge.py has the LLM's."""
+
+    def __call__(self, expected: str, got: str) -> bool | None: ...
+
+
+def semantic_match(expected: str | None, got: str | None, judge: Judge | None = None) -> bool:
+    """True when ``got`` means the same as ``expected``; None matches only None. With a ``judge``, a
+    pair that only the overlap rule rejects is the judge's to decide."""
     if expected is None or got is None:
         return expected is None and got is None
     if expected == got:
         return True
-    return explain(expected, got)["match"]
+    verdict = explain(expected, got)
+    if verdict["match"] or judge is None or not verdict["overrulable"]:
+        return verdict["match"]
+    second = judge(str(expected), str(got))
+    return verdict["match"] if second is None else bool(second)
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring a method on a labelled set (manage.py semantic_eval; docs/semantic.md)
+# ---------------------------------------------------------------------------------------------
+
+def split_of(pair_id: str) -> str:
+    """A pair's half of the labelled set: dev when sha1(id) starts with 0-7, else test."""
+    import hashlib
+
+    return "dev" if hashlib.sha1(pair_id.encode()).hexdigest()[0] in "01234567" else "test"
+
+
+def evaluate(pairs: list[dict[str, Any]], judge: Judge | None = None,
+             progress: Any = None) -> dict[str, Any]:
+    """Accuracy of the matcher (with ``judge``, if given) on labelled pairs ({id, gold, candidate,
+    label, kind}): overall, by split (dev/test), by batch (the id's ``bN-`` prefix) and by kind, with
+    false accepts, false rejects, and how many pairs went to the judge. ``progress(done, total)`` is
+    called after each pair."""
+    groups: dict[str, list[int]] = {}
+    errors: list[dict[str, Any]] = []
+    asked = 0
+    for done, pair in enumerate(pairs, 1):
+        verdict = explain(pair["gold"], pair["candidate"])
+        decided = verdict["match"]
+        if judge is not None and not decided and verdict["overrulable"]:
+            asked += 1
+        decided = semantic_match(pair["gold"], pair["candidate"], judge)
+        right = decided == pair["label"]
+        batch = pair["id"].split("-", 1)[0] if re.match(r"b\d+-", pair["id"]) else "b1"  # batch 1 has no prefix
+        for key in ("all", split_of(pair["id"]), f"batch {batch}", f"kind {pair['kind']}"):
+            counts = groups.setdefault(key, [0, 0])
+            counts[0] += right
+            counts[1] += 1
+        if not right:
+            errors.append({"id": pair["id"], "label": pair["label"], "gold": pair["gold"],
+                           "candidate": pair["candidate"], "reasons": verdict["reasons"]})
+        if progress is not None:
+            progress(done, len(pairs))
+    accuracy = {key: {"right": r, "total": n, "accuracy": round(r / n, 4)} for key, (r, n) in groups.items()}
+    return {"accuracy": accuracy, "false_accepts": sum(1 for e in errors if not e["label"]),
+            "false_rejects": sum(1 for e in errors if e["label"]), "judged": asked, "errors": errors}

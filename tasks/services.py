@@ -236,6 +236,22 @@ def _run_counters(reward: float) -> dict[str, Any]:
     return {"runs": 1, "reward_sum": reward, "successes": int(reward == 1.0)}
 
 
+def semantic_judge() -> Any:
+    """The configured judge of ``semantic`` texts (tasks/judge.py), one per process and endpoint so
+    its memo is shared by every score; None when the rules decide alone (the default)."""
+    if settings.SCALEENV_SEMANTIC_JUDGE != "llm":
+        return None
+    llm = settings.SCALEENV_LLM
+    return _judge_for(llm["base_url"], llm["role_models"].get("semantic_judge") or llm["model"])
+
+
+@functools.lru_cache(maxsize=4)
+def _judge_for(base_url: str, model: str) -> Any:  # the arguments key the cache (tests change the settings)
+    from tasks.judge import LLMJudge
+
+    return LLMJudge(env_services.llm_client(stage="reward_judge"))
+
+
 def _play(item: BatchItem) -> EpisodeResult:
     task = Task.objects.select_related("domain").get(pk=item.payload["task_id"])
     agent_name, trial = item.payload["agent"], int(item.payload["trial"])
@@ -245,14 +261,14 @@ def _play(item: BatchItem) -> EpisodeResult:
     user_kind = item.payload.get("user", "scripted")
     if "llm" not in (agent_name, user_kind):
         agent = AGENTS[agent_name](spec, random.Random(f"{task.pk}:{agent_name}:{trial}"))
-        return run_episode(spec, agent, sandbox, seed=trial)
+        return run_episode(spec, agent, sandbox, seed=trial, judge=semantic_judge())
     from tasks.rollout.llm import LLMAgent, LLMUser
 
     client = env_services.llm_client(batch_id=item.batch_id, task=task.pk, trial=trial).with_sample(trial)
     agent = LLMAgent(spec, client) if agent_name == "llm" else AGENTS[agent_name](
         spec, random.Random(f"{task.pk}:{agent_name}:{trial}"))
     user = LLMUser(spec, client) if user_kind == "llm" else None
-    episode = run_episode(spec, agent, sandbox, seed=trial, user=user)
+    episode = run_episode(spec, agent, sandbox, seed=trial, user=user, judge=semantic_judge())
     episode.breakdown["models"] = {"agent": getattr(agent, "model", ""), "user": getattr(user, "model", "")}
     return episode
 

@@ -59,7 +59,7 @@ from tasks.spec import TaskSpec, build_task_spec
 
 from . import selectors
 from .models import Run, RunStep, Task
-from .services import sandbox_pool
+from .services import sandbox_pool, semantic_judge
 
 TRUNCATED = "…[truncated {n} more characters]"
 
@@ -806,6 +806,8 @@ def send_message(run_id: int, owner: Any, content: str) -> dict[str, Any]:
     scripted = _serialized(run_id, owner, lambda run: _LLM_USER if run.user == "llm" else _try_message(run, content))
     if scripted is not _LLM_USER:
         return scripted
+    if STOP in content:
+        _ask_judge_first(run_id, owner, Run.Termination.AGENT_STOP)
     with transaction.atomic():
         run = _locked(run_id, owner)
         closed = _close_if_due(run)
@@ -846,6 +848,8 @@ def _llm_reply(run_id: int, owner: Any, text: str, said: list[str], heard: list[
         reply = _llm_user(spec, task.task_id, run_id, said, heard).respond(text)
     except LLMError as exc:
         failure, reply = f"the simulated user's model failed ({exc.outcome}): {exc}", ""
+    if failure or STOP in reply:  # the session ends under the lock below: ask the judge before it
+        _ask_judge_first(run_id, owner, Run.Termination.USER_ERROR if failure else Run.Termination.USER_STOP)
     with transaction.atomic():
         run = _locked(run_id, owner)
         if not run.is_open:  # finished by another request meanwhile
@@ -902,11 +906,24 @@ def _try_message(run: Run, content: str) -> dict[str, Any] | None:
 
 def finish(run_id: int, owner: Any, termination: str = Run.Termination.AGENT_STOP) -> dict[str, Any]:
     """End the session and score it; finishing a finished session returns its result unchanged."""
+    _ask_judge_first(run_id, owner, termination)
     with transaction.atomic():
         run = _locked(run_id, owner)
         if not run.is_open:
             return result_of(Run.objects.only("reward", "breakdown", "termination").get(pk=run.pk))
         return _finish_locked(run, termination)
+
+
+def _ask_judge_first(run_id: int, owner: Any, termination: str) -> None:
+    """With the LLM judge, score the session once before its lock is taken, so the model is asked
+    (and the judge keeps its answers) while no row, and on SQLite no database, is locked; the score
+    under the lock then asks no one, unless a call landed in between."""
+    if semantic_judge() is None:
+        return
+    run = (Run.objects.select_related("task", "task__domain")
+           .filter(pk=run_id, owner=owner, agent="external", termination=Run.Termination.RUNNING).first())
+    if run is not None:
+        _final_score(run, termination)
 
 
 def messages_of(run: Run, spec: TaskSpec | None = None) -> list[dict[str, Any]]:
@@ -948,7 +965,7 @@ def _final_score(run: Run, termination: str, pending: list[RunStep] | None = Non
     messages, observations = _conversation(run, spec)
     for step in pending or []:
         messages.append({"role": "user" if step.kind == RunStep.Kind.USER else "assistant", "content": step.content})
-    reward, breakdown = score(spec, state, messages, observations, termination)
+    reward, breakdown = score(spec, state, messages, observations, termination, semantic_judge())
     finished_at = timezone.now()
     final_state = _CanonicalState(state)
     return {"termination": termination, "reward": reward, "breakdown": breakdown, "final_state": final_state,
@@ -990,6 +1007,7 @@ def expire_idle_sessions(owner: Any = None) -> int:
         idle = idle.filter(owner=owner)
     expired = 0
     for run_id, owner_id in idle.values_list("pk", "owner_id"):
+        _ask_judge_first(run_id, owner_id, Run.Termination.EXPIRED)
         with transaction.atomic():
             run = (Run.objects.select_for_update().select_related("task", "task__domain")
                    .filter(pk=run_id, termination=Run.Termination.RUNNING).first())

@@ -40,7 +40,8 @@ from .prompts import Prompt
 Model = TypeVar("Model", bound=BaseModel)
 
 ROLES = ("domain_proposer", "tool_designer", "database_designer", "policy_writer", "code_writer", "test_writer",
-         "debugger", "dependency_judge", "chain_writer", "state_builder", "scenario_writer", "gate", "agent", "user")
+         "debugger", "dependency_judge", "chain_writer", "state_builder", "scenario_writer", "gate", "agent", "user",
+         "semantic_judge")
 
 
 class LLMError(Exception):

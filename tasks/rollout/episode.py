@@ -15,7 +15,9 @@ from typing import Any
 
 from environments.runtime import statekit
 from environments.runtime.executor import Sandbox
+from tasks.judge import RecordingJudge
 from tasks.reward import compute_reward
+from tasks.semantic import Judge
 from tasks.spec import TaskSpec
 
 from .agents import AGENTS, Agent
@@ -69,16 +71,22 @@ def tool_message_content(result: dict[str, Any]) -> str:
 
 
 def score(task: TaskSpec, final_state: dict[str, Any], messages: list[dict[str, Any]], observations: list[Any],
-          termination: str) -> tuple[float, dict[str, Any]]:
-    """The reward of an ended episode and its breakdown (shared by episodes and HTTP sessions)."""
+          termination: str, judge: Judge | None = None) -> tuple[float, dict[str, Any]]:
+    """The reward of an ended episode and its breakdown (shared by episodes and HTTP sessions).
+    ``judge``: a second opinion on ``semantic`` texts (tasks/judge.py); what it decided is the
+    breakdown's ``judged``."""
     texts = [m["content"] for m in messages if m["role"] == "assistant" and m.get("content")]
     said = []
     if task.script:
         said = [v for f in task.script.facts for v in f.values] + [
             d.value for w in task.script.writes for d in w.details]
+    recording = RecordingJudge(judge) if judge is not None else None
     result = compute_reward(final_state, task.s_gt, task.s0, task.schema, answers=task.communicate_info,
-                            assistant_messages=texts, observations=observations, refusal=task.refusal, said=said)
+                            assistant_messages=texts, observations=observations, refusal=task.refusal, said=said,
+                            judge=recording)
     breakdown = result.breakdown()
+    if recording is not None and recording.decisions:
+        breakdown["judged"] = recording.decisions
     reward = result.reward if termination in REWARDED else 0.0
     if termination not in REWARDED:
         breakdown["reasons"] = [f"termination {termination} is not rewarded"] + breakdown["reasons"]
@@ -91,8 +99,9 @@ def _failure(who: str, exc: Exception) -> dict[str, str]:
 
 
 def run_episode(task: TaskSpec, agent: Agent, sandbox: Sandbox, *, seed: int = 0, max_steps: int = 60,
-                max_errors: int = 10, user: Any = None) -> EpisodeResult:
-    """``user``: the user simulator (``first_message()``, ``respond(text)``); the scripted user by default."""
+                max_errors: int = 10, user: Any = None, judge: Judge | None = None) -> EpisodeResult:
+    """``user``: the user simulator (``first_message()``, ``respond(text)``); the scripted user by default.
+    ``judge``: the semantic judge the score uses (none: the rules alone)."""
     started = time.perf_counter()
     if user is None:
         user = ScriptedUser(task.script) if task.script else None
@@ -163,7 +172,7 @@ def run_episode(task: TaskSpec, agent: Agent, sandbox: Sandbox, *, seed: int = 0
             break
     final_state, final_hash = sandbox.get_state()
     reward, breakdown = score(task, final_state, messages, [o["result"].get("value") for o in observations],
-                              termination)
+                              termination, judge)
     if failure is not None:
         breakdown["failure"] = failure
     return EpisodeResult(messages=messages, steps=steps, final_state=final_state, final_hash=final_hash, reward=reward,

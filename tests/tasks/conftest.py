@@ -65,14 +65,15 @@ def notes_task() -> TaskSpec:
                     mutating=["set_stars", "bump"])
 
 
-def stored_tasks(seed: int, per_domain: int) -> list:
-    """Persist the synthesized test domain and make ``per_domain`` tasks for it through the job bodies."""
+def stored_tasks(seed: int, per_domain: int, domain_seed: int = 1001) -> list:
+    """Persist the synthesized test domain (or the domain of ``domain_seed``) and make ``per_domain``
+    tasks for it through the job bodies."""
     from environments import batches
     from tasks import services
     from tasks.models import Task
     from tests.conftest import store_domain
 
-    domain = store_domain()
+    domain = store_domain(domain_seed)
     batch, _ = services.start_task_batch(domains=[domain], per_domain=per_domain, seed=seed)
     for item in batch.items.all():
         batches.run_item(item.pk, worker="test")

@@ -36,8 +36,9 @@ def start(client, task):
     return response.json()["session"]
 
 
-def play(client, task, agent_name="oracle"):
-    """Drive a scripted agent through the HTTP session API, as an outside agent would."""
+def play(client, task, agent_name="oracle", rewrite=None):
+    """Drive a scripted agent through the HTTP session API, as an outside agent would (``rewrite``
+    changes the arguments it sends)."""
     from tasks import selectors
     from tasks.rollout.agents import AGENTS
     from tasks.spec import build_task_spec
@@ -52,8 +53,9 @@ def play(client, task, agent_name="oracle"):
         action = agent.act(messages, observations)
         if action.get("tool_calls"):
             for call in action["tool_calls"]:
+                arguments = rewrite(call["arguments"]) if rewrite else call["arguments"]
                 reply = post(client, f"/api/sessions/{session}/tool-calls/",
-                             {"name": call["name"], "arguments": json.dumps(call["arguments"])}).json()
+                             {"name": call["name"], "arguments": json.dumps(arguments)}).json()
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
                 messages.append({"role": "tool", "content": reply["content"]})
                 value = json.loads(reply["content"]) if not reply["error"] else None

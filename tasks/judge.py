@@ -1,0 +1,82 @@
+"""The configured LLM's second opinion for ``semantic`` columns (Django-free).
+
+The rules of :mod:`tasks.semantic` decide every pair; a pair that only their overlap rule rejects
+(words missing or added, no number, name, negation, opposite, swap or joined detail) is asked of the
+model when ``SCALEENV_SEMANTIC_JUDGE=llm`` (docs/semantic.md, "The LLM judge"). A failure of the
+model (timeout, refusal, output that is not the schema's) is no opinion: the rules' decision stands
+and the failure is recorded with the decision.
+
+Every answer is cached twice: by :class:`~environments.llm.LLMClient` under the request's hash (the
+same pair is never asked twice, so re-scoring a run gives the same reward) and in this object's memo
+(so a session can ask before it takes its lock and score again under it without a request).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from environments.llm import LLMClient, LLMError
+from environments.llm import load as load_prompt
+
+JUDGE_ROLE = "semantic_judge"
+MAX_TEXT_CHARS = 2000  # each side, as quoted to the model (a session caps stored text far lower)
+
+
+class SemanticVerdict(BaseModel):
+    same_meaning: bool = Field(description="true only when the agent's text says the same as the expected text")
+    reason: str = Field(default="", max_length=400, description="one short sentence")
+
+
+class LLMJudge:
+    """Callable as a :class:`tasks.semantic.Judge`: True, False, or None when the model failed."""
+
+    def __init__(self, client: LLMClient) -> None:
+        self.client = client.with_context(role=JUDGE_ROLE)
+        self.prompt = load_prompt(JUDGE_ROLE)
+        self._memo: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        return self.client.settings.model_for(JUDGE_ROLE)
+
+    def decision(self, expected: str, got: str) -> dict[str, Any]:
+        """What the model said of the pair: ``same`` (True, False or None), ``reason`` or ``error``."""
+        key = (expected, got)
+        with self._lock:
+            known = self._memo.get(key)
+        if known is not None:
+            return known
+        variables = {"expected": json.dumps(expected[:MAX_TEXT_CHARS], ensure_ascii=False),
+                     "got": json.dumps(got[:MAX_TEXT_CHARS], ensure_ascii=False)}
+        try:
+            verdict = self.client.structured(role=JUDGE_ROLE, stage="reward_judge", prompt=self.prompt,
+                                             variables=variables, schema=SemanticVerdict, max_tokens=200)
+            decided: dict[str, Any] = {"same": verdict.same_meaning, "reason": verdict.reason}
+        except LLMError as exc:  # no opinion; not memoized, so a later score asks again
+            return {"same": None, "error": f"{exc.outcome}: {str(exc)[:300]}"}
+        with self._lock:
+            self._memo[key] = decided
+        return decided
+
+    def __call__(self, expected: str, got: str) -> bool | None:
+        return self.decision(expected, got)["same"]
+
+
+class RecordingJudge:
+    """Wraps a judge for one score: remembers what it was asked and answered (the breakdown's
+    ``judged``), so a reader sees which columns the model decided and why."""
+
+    def __init__(self, judge: Any) -> None:
+        self.judge = judge
+        self.decisions: list[dict[str, Any]] = []
+
+    def __call__(self, expected: str, got: str) -> bool | None:
+        decision = self.judge.decision(expected, got) if hasattr(self.judge, "decision") else {
+            "same": self.judge(expected, got)}
+        self.decisions.append({"expected": expected[:300], "got": got[:300], **decision})
+        return decision["same"]
