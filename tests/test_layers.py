@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ("environments/runtime", "environments/synthesis", "environments/graph.py", "tasks/instantiation",
           "tasks/reward.py", "tasks/audit.py", "tasks/rollout", "tasks/spec.py", "tasks/semantic.py",
-          "tasks/semantic_lexicon.py", "tasks/phrasing.py", "tasks/probe.py",
+          "tasks/semantic_lexicon.py", "tasks/judge.py", "tasks/phrasing.py", "tasks/probe.py",
           "tasks/scenario", "tasks/client.py", "tasks/exporters", "tasks/charts.py", "tasks/agreement.py",
           "environments/llm")
 FRAMEWORKS = ("django", "rest_framework", "celery", "drf_spectacular", "django_filters", "django_htmx")
