@@ -8,13 +8,16 @@ and the failure is recorded with the decision.
 
 Every answer is cached twice: by :class:`~environments.llm.LLMClient` under the request's hash (the
 same pair is never asked twice, so re-scoring a run gives the same reward) and in this object's memo
-(so a session can ask before it takes its lock and score again under it without a request).
+(so a session can ask before it takes its lock and score again under it without a request). A
+failure is remembered for ``FAILURE_MEMO_SECONDS`` only: the score under the lock that follows does
+not wait for the model again, and a later score asks anew.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -24,6 +27,7 @@ from environments.llm import load as load_prompt
 
 JUDGE_ROLE = "semantic_judge"
 MAX_TEXT_CHARS = 2000  # each side, as quoted to the model (a session caps stored text far lower)
+FAILURE_MEMO_SECONDS = 60.0
 
 
 class SemanticVerdict(BaseModel):
@@ -37,7 +41,7 @@ class LLMJudge:
     def __init__(self, client: LLMClient) -> None:
         self.client = client.with_context(role=JUDGE_ROLE)
         self.prompt = load_prompt(JUDGE_ROLE)
-        self._memo: dict[tuple[str, str], dict[str, Any]] = {}
+        self._memo: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}  # -> (decision, valid until)
         self._lock = threading.Lock()
 
     @property
@@ -49,18 +53,19 @@ class LLMJudge:
         key = (expected, got)
         with self._lock:
             known = self._memo.get(key)
-        if known is not None:
-            return known
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
         variables = {"expected": json.dumps(expected[:MAX_TEXT_CHARS], ensure_ascii=False),
                      "got": json.dumps(got[:MAX_TEXT_CHARS], ensure_ascii=False)}
         try:
             verdict = self.client.structured(role=JUDGE_ROLE, stage="reward_judge", prompt=self.prompt,
                                              variables=variables, schema=SemanticVerdict, max_tokens=200)
             decided: dict[str, Any] = {"same": verdict.same_meaning, "reason": verdict.reason}
-        except LLMError as exc:  # no opinion; not memoized, so a later score asks again
-            return {"same": None, "error": f"{exc.outcome}: {str(exc)[:300]}"}
+            until = float("inf")
+        except LLMError as exc:  # no opinion, for a while
+            decided, until = {"same": None, "error": f"{exc.outcome}: {str(exc)[:300]}"}, time.monotonic() + FAILURE_MEMO_SECONDS
         with self._lock:
-            self._memo[key] = decided
+            self._memo[key] = (decided, until)
         return decided
 
     def __call__(self, expected: str, got: str) -> bool | None:

@@ -31,6 +31,7 @@ from environments.runtime.statekit import copy_state
 from tasks.audit import audit
 from tasks.exporters import HashingWriter, OpenAIWriter, TasksWriter, tools_fragment
 from tasks.instantiation import COMPLEXITY, GateSettings, Instantiator, TaskDraft, domain_bundle
+from tasks.judge import LLMJudge
 from tasks.rollout.agents import AGENTS
 from tasks.rollout.episode import EpisodeResult, run_episode
 from tasks.spec import TaskSpec, build_task_spec
@@ -236,7 +237,7 @@ def _run_counters(reward: float) -> dict[str, Any]:
     return {"runs": 1, "reward_sum": reward, "successes": int(reward == 1.0)}
 
 
-def semantic_judge() -> Any:
+def semantic_judge() -> LLMJudge | None:
     """The configured judge of ``semantic`` texts (tasks/judge.py), one per process and endpoint so
     its memo is shared by every score; None when the rules decide alone (the default)."""
     if settings.SCALEENV_SEMANTIC_JUDGE != "llm":
@@ -246,9 +247,7 @@ def semantic_judge() -> Any:
 
 
 @functools.lru_cache(maxsize=4)
-def _judge_for(base_url: str, model: str) -> Any:  # the arguments key the cache (tests change the settings)
-    from tasks.judge import LLMJudge
-
+def _judge_for(base_url: str, model: str) -> LLMJudge:  # the arguments key the cache (tests change the settings)
     return LLMJudge(env_services.llm_client(stage="reward_judge"))
 
 

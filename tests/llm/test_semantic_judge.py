@@ -87,6 +87,21 @@ def test_a_failing_model_leaves_the_rules_decision_and_the_failure_is_recorded(a
         assert (decision["expected"], decision["got"]) == (GOLD_TEXT, PARAPHRASE)
 
 
+def test_a_failure_is_remembered_briefly_so_a_score_under_a_lock_does_not_wait_again(monkeypatch):
+    import tasks.judge
+
+    with FakeOpenAI({JUDGE_MODEL: [{"answers": [{"status": 500}]}]}) as fake:
+        judge = LLMJudge(client_for(fake))
+        assert judge(GOLD_TEXT, PARAPHRASE) is None
+        asked = fake.count()
+        assert asked == 2  # the first try and one retry (max_retries 1)
+        assert judge(GOLD_TEXT, PARAPHRASE) is None and fake.count() == asked  # from the memo
+        monkeypatch.setattr(tasks.judge, "FAILURE_MEMO_SECONDS", 0.0)
+        other = LLMJudge(client_for(fake))
+        assert other(GOLD_TEXT, PARAPHRASE) is None and other(GOLD_TEXT, PARAPHRASE) is None
+        assert fake.count() == asked + 4  # no memo: each score asks anew
+
+
 def test_the_reward_uses_the_judge_for_semantic_columns_and_the_breakdown_says_what_it_decided():
     paraphrased = agent_state(body="Important client, ring them before noon")  # rejected for overlap alone
     negated = agent_state(body="Not a priority customer, call before noon")
