@@ -290,3 +290,60 @@ def test_semantic_eval_refuses_a_bad_file_clearly(tmp_path):
         _eval("--pairs", str(bad))
     with pytest.raises(CommandError, match="cannot read"):
         _eval("--pairs", str(tmp_path / "missing.jsonl"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sessions_judged_at_once_through_gunicorn_all_earn_the_judges_reward():
+    """Six sessions (three accounts) play the same task at once through gunicorn (two processes of two
+    threads), each writing another text than the gold one: each earns 1.0 through the judge, the
+    model is asked at most once per session (answers cached across processes), and every stored run
+    says what the judge decided."""
+    import threading
+
+    import httpx
+
+    from tasks import loadbench
+    from tasks.models import Run
+
+    task, written = _task_writing_text()
+    [play] = loadbench.oracle_plays([task])
+    tokens = loadbench.bench_tokens(3)
+    rewards, errors = [], []
+    with FakeOpenAI({JUDGE_MODEL: [{"when": [OTHER_TEXT], "answers": [SAME]}]}) as fake:
+        env = {**loadbench.SERVER_ENV, "SCALEENV_SEMANTIC_JUDGE": "llm", "SCALEENV_LLM_BASE_URL": fake.base_url,
+               "SCALEENV_LLM_MODEL": "fake-default", "SCALEENV_LLM_MODEL_SEMANTIC_JUDGE": JUDGE_MODEL,
+               "SCALEENV_LLM_MAX_RETRIES": "1", "SCALEENV_LLM_TIMEOUT": "10"}
+        with loadbench.running_server("gunicorn", workers=2, threads=2, env=env) as url:
+
+            def session(n: int) -> None:
+                with httpx.Client(base_url=url, headers={"Authorization": f"Token {tokens[n % 3]}"},
+                                  timeout=30) as client:
+                    started = client.post("/api/sessions/", json={"task": task.pk})
+                    if started.status_code != 201:
+                        errors.append(started.text)
+                        return
+                    sid = started.json()["session"]
+                    for action in play.actions:
+                        if action.kind == "tool":
+                            arguments = {k: OTHER_TEXT if v == written else v for k, v in action.arguments.items()}
+                            answer = client.post(f"/api/sessions/{sid}/tool-calls/",
+                                                 json={"name": action.name, "arguments": arguments})
+                        else:
+                            answer = client.post(f"/api/sessions/{sid}/messages/", json={"content": action.content})
+                        if answer.status_code != 200:
+                            errors.append(f"{answer.status_code} {answer.text[:200]}")
+                            return
+                        if answer.json().get("finished"):
+                            rewards.append(answer.json()["reward"])
+                            return
+
+            threads = [threading.Thread(target=session, args=(n,)) for n in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert 1 <= fake.count(JUDGE_MODEL) <= 6
+    assert errors == [] and rewards == [1.0] * 6
+    runs = Run.objects.filter(agent="external", task=task)
+    assert runs.count() == 6
+    assert all([(d["got"], d["same"]) for d in run.breakdown["judged"]] == [(OTHER_TEXT, True)] for run in runs)
