@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -26,8 +27,9 @@ from environments.llm import LLMClient, LLMError
 from environments.llm import load as load_prompt
 
 JUDGE_ROLE = "semantic_judge"
-MAX_TEXT_CHARS = 2000  # each side, as quoted to the model (a session caps stored text far lower)
+MAX_TEXT_CHARS = 2000  # a longer side gets no opinion: the model must see every word it judges
 FAILURE_MEMO_SECONDS = 60.0
+MEMO_SIZE = 4096  # pairs a process remembers (least recently used first out); the LLM cache keeps all
 
 
 class SemanticVerdict(BaseModel):
@@ -41,7 +43,7 @@ class LLMJudge:
     def __init__(self, client: LLMClient) -> None:
         self.client = client.with_context(role=JUDGE_ROLE)
         self.prompt = load_prompt(JUDGE_ROLE)
-        self._memo: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}  # -> (decision, valid until)
+        self._memo: OrderedDict[tuple[str, str], tuple[dict[str, Any], float]] = OrderedDict()  # -> (decision, until)
         self._lock = threading.Lock()
 
     @property
@@ -50,13 +52,16 @@ class LLMJudge:
 
     def decision(self, expected: str, got: str) -> dict[str, Any]:
         """What the model said of the pair: ``same`` (True, False or None), ``reason`` or ``error``."""
+        if len(expected) > MAX_TEXT_CHARS or len(got) > MAX_TEXT_CHARS:
+            return {"same": None, "error": f"too long to judge (over {MAX_TEXT_CHARS} characters)"}
         key = (expected, got)
         with self._lock:
             known = self._memo.get(key)
+            if known is not None:
+                self._memo.move_to_end(key)
         if known is not None and known[1] > time.monotonic():
             return known[0]
-        variables = {"expected": json.dumps(expected[:MAX_TEXT_CHARS], ensure_ascii=False),
-                     "got": json.dumps(got[:MAX_TEXT_CHARS], ensure_ascii=False)}
+        variables = {"expected": json.dumps(expected, ensure_ascii=False), "got": json.dumps(got, ensure_ascii=False)}
         try:
             verdict = self.client.structured(role=JUDGE_ROLE, stage="reward_judge", prompt=self.prompt,
                                              variables=variables, schema=SemanticVerdict, max_tokens=200)
@@ -66,6 +71,9 @@ class LLMJudge:
             decided, until = {"same": None, "error": f"{exc.outcome}: {str(exc)[:300]}"}, time.monotonic() + FAILURE_MEMO_SECONDS
         with self._lock:
             self._memo[key] = (decided, until)
+            self._memo.move_to_end(key)
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
         return decided
 
     def __call__(self, expected: str, got: str) -> bool | None:
@@ -83,5 +91,6 @@ class RecordingJudge:
     def __call__(self, expected: str, got: str) -> bool | None:
         decision = self.judge.decision(expected, got) if hasattr(self.judge, "decision") else {
             "same": self.judge(expected, got)}
-        self.decisions.append({"expected": expected[:300], "got": got[:300], **decision})
+        self.decisions.append({"expected": expected[:MAX_TEXT_CHARS], "got": got[:MAX_TEXT_CHARS],
+                               "got_chars": len(got), **decision})
         return decision["same"]

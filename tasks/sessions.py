@@ -52,7 +52,7 @@ from environments.runtime import statekit
 from environments.runtime.executor import EnvironmentBundle, Resume
 from scaleenv_site.api import BadInput, check_value
 from tasks.instantiation import ToolView, domain_bundle
-from tasks.rollout.episode import STOP, score, system_prompt, tool_message_content
+from tasks.rollout.episode import REWARDED, STOP, score, system_prompt, tool_message_content
 from tasks.reward import with_rows_shared
 from tasks.rollout.user import ScriptedUser
 from tasks.spec import TaskSpec, build_task_spec
@@ -803,11 +803,13 @@ def _try_call(run: Run, name: Any, arguments: Any) -> dict[str, Any] | None:
 
 def send_message(run_id: int, owner: Any, content: str) -> dict[str, Any]:
     """The agent says something; the simulated user answers (or the agent ends with ###STOP###)."""
+    # Either side may end the session with this message, scored under this process's lock for the
+    # session (and for an LLM user, a transaction): ask the judge first. A message changes no
+    # state, so this score's texts are the final ones.
+    _ask_judge_first(run_id, owner, Run.Termination.USER_STOP)
     scripted = _serialized(run_id, owner, lambda run: _LLM_USER if run.user == "llm" else _try_message(run, content))
     if scripted is not _LLM_USER:
         return scripted
-    if STOP in content:
-        _ask_judge_first(run_id, owner, Run.Termination.AGENT_STOP)
     with transaction.atomic():
         run = _locked(run_id, owner)
         closed = _close_if_due(run)
@@ -848,8 +850,6 @@ def _llm_reply(run_id: int, owner: Any, text: str, said: list[str], heard: list[
         reply = _llm_user(spec, task.task_id, run_id, said, heard).respond(text)
     except LLMError as exc:
         failure, reply = f"the simulated user's model failed ({exc.outcome}): {exc}", ""
-    if failure or STOP in reply:  # the session ends under the lock below: ask the judge before it
-        _ask_judge_first(run_id, owner, Run.Termination.USER_ERROR if failure else Run.Termination.USER_STOP)
     with transaction.atomic():
         run = _locked(run_id, owner)
         if not run.is_open:  # finished by another request meanwhile
@@ -917,8 +917,9 @@ def finish(run_id: int, owner: Any, termination: str = Run.Termination.AGENT_STO
 def _ask_judge_first(run_id: int, owner: Any, termination: str) -> None:
     """With the LLM judge, score the session once before its lock is taken, so the model is asked
     (and the judge keeps its answers) while no row, and on SQLite no database, is locked; the score
-    under the lock then asks no one, unless a call landed in between."""
-    if semantic_judge() is None:
+    under the lock then asks no one, unless a call landed in between. An unrewarded ending
+    (expired, max_steps, an error) is not judged at all (tasks/rollout/episode.score)."""
+    if termination not in REWARDED or semantic_judge() is None:
         return
     run = (Run.objects.select_related("task", "task__domain")
            .filter(pk=run_id, owner=owner, agent="external", termination=Run.Termination.RUNNING).first())
@@ -1007,7 +1008,6 @@ def expire_idle_sessions(owner: Any = None) -> int:
         idle = idle.filter(owner=owner)
     expired = 0
     for run_id, owner_id in idle.values_list("pk", "owner_id"):
-        _ask_judge_first(run_id, owner_id, Run.Termination.EXPIRED)
         with transaction.atomic():
             run = (Run.objects.select_for_update().select_related("task", "task__domain")
                    .filter(pk=run_id, termination=Run.Termination.RUNNING).first())

@@ -80,7 +80,8 @@ def score(task: TaskSpec, final_state: dict[str, Any], messages: list[dict[str, 
     if task.script:
         said = [v for f in task.script.facts for v in f.values] + [
             d.value for w in task.script.writes for d in w.details]
-    recording = RecordingJudge(judge) if judge is not None else None
+    # An unrewarded ending scores 0 whatever the texts say: the judge is not asked (nor waited for).
+    recording = RecordingJudge(judge) if judge is not None and termination in REWARDED else None
     result = compute_reward(final_state, task.s_gt, task.s0, task.schema, answers=task.communicate_info,
                             assistant_messages=texts, observations=observations, refusal=task.refusal, said=said,
                             judge=recording)

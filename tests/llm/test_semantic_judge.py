@@ -102,6 +102,49 @@ def test_a_failure_is_remembered_briefly_so_a_score_under_a_lock_does_not_wait_a
         assert fake.count() == asked + 4  # no memo: each score asks anew
 
 
+def test_a_text_too_long_to_quote_whole_gets_no_opinion_and_is_not_sent():
+    padded = PARAPHRASE + " " * 2100 + "; also cancel my membership"
+    assert explain(GOLD_TEXT, padded)["overrulable"]
+    with FakeOpenAI({JUDGE_MODEL: [{"answers": [SAME]}]}) as fake:
+        judge = RecordingJudge(LLMJudge(client_for(fake)))
+        assert semantic_match(GOLD_TEXT, padded, judge) is False
+        assert fake.count() == 0
+    [decision] = judge.decisions
+    assert decision["same"] is None and "too long" in decision["error"] and decision["got_chars"] == len(padded)
+
+
+def test_the_memo_keeps_the_pairs_used_last(monkeypatch):
+    import tasks.judge
+
+    monkeypatch.setattr(tasks.judge, "MEMO_SIZE", 2)
+    texts = [f"The restaurant had no record of our booking number {n}" for n in range(3)]
+    golds = [f"The restaurant lost our reservation number {n}" for n in range(3)]
+    with FakeOpenAI({JUDGE_MODEL: [{"answers": [SAME]}]}) as fake:
+        judge = LLMJudge(client_for(fake))
+        for gold, text in zip(golds, texts):
+            assert judge(gold, text) is True
+        assert len(judge._memo) == 2 and (golds[0], texts[0]) not in judge._memo
+        judge(golds[2], texts[2])
+        assert fake.count() == 3  # the last pair came from the memo
+
+
+def test_an_unrewarded_ending_does_not_ask_the_judge():
+    from tasks.rollout.episode import score
+    from tasks.spec import TaskSpec
+
+    spec = TaskSpec(instruction="", user_profile={}, s0=S0, s_gt=GOLD, gold_chain=[], communicate_info=[],
+                    schema=SCHEMA, tools=[])
+    paraphrased = agent_state(body="Important client, ring them before noon")
+    with FakeOpenAI({JUDGE_MODEL: [{"answers": [SAME]}]}) as fake:
+        judge = LLMJudge(client_for(fake))
+        for termination in ("expired", "max_steps", "agent_error"):
+            reward, breakdown = score(spec, paraphrased, [], [], termination, judge)
+            assert reward == 0.0 and "judged" not in breakdown
+        assert fake.count() == 0
+        reward, breakdown = score(spec, paraphrased, [], [], "agent_stop", judge)
+        assert reward == 1.0 and fake.count() == 1 and [d["same"] for d in breakdown["judged"]] == [True]
+
+
 def test_the_reward_uses_the_judge_for_semantic_columns_and_the_breakdown_says_what_it_decided():
     paraphrased = agent_state(body="Important client, ring them before noon")  # rejected for overlap alone
     negated = agent_state(body="Not a priority customer, call before noon")
@@ -189,13 +232,27 @@ def test_an_http_session_asks_the_judge_before_its_lock_and_scores_with_its_answ
     def rewrite(arguments):
         return {k: other if v == written else v for k, v in arguments.items()}
 
-    scores = {}
+    from django.db import connection
+
+    from tasks import services, sessions
+
+    scores, asked_holding = {}, []
     with FakeOpenAI({JUDGE_MODEL: [{"when": [other], "answers": [SAME]}]}) as fake:
         for judge in ("rules", "llm"):
             _use_judge(settings, fake, judge)
+            if judge == "llm":  # observe what is held when the model is asked
+                structured = services.semantic_judge().client.structured
+
+                def observed(**kwargs):
+                    asked_holding.append((connection.in_atomic_block,
+                                          any(lock.locked() for lock in sessions._session_queues)))
+                    return structured(**kwargs)
+
+                services.semantic_judge().client.structured = observed
             session, _, reply = play(api_client("Agent", f"agent-{judge}"), task, rewrite=rewrite)
             scores[judge] = (reply, Run.objects.get(pk=session))
         assert fake.count(JUDGE_MODEL) == 1
+    assert asked_holding == [(False, False)]  # no transaction, no session lock of this process
     (rules_reply, rules_run), (llm_reply, llm_run) = scores["rules"], scores["llm"]
     assert (rules_reply["reward"], rules_run.reward) == (0.0, 0.0) and "judged" not in rules_run.breakdown
     assert (llm_reply["reward"], llm_run.reward) == (1.0, 1.0)
@@ -287,6 +344,12 @@ def test_semantic_eval_refuses_a_bad_file_clearly(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "gold": "x y z", "candidate": "x y z", "kind": "paraphrase"}\n')
     with pytest.raises(CommandError, match="true/false label"):
+        _eval("--pairs", str(bad))
+    bad.write_text('{"id": 7, "gold": "x y z", "candidate": "x y z", "kind": "paraphrase", "label": true}\n')
+    with pytest.raises(CommandError, match="text id"):
+        _eval("--pairs", str(bad))
+    bad.write_text('["not", "an", "object"]\n')
+    with pytest.raises(CommandError, match="an object"):
         _eval("--pairs", str(bad))
     with pytest.raises(CommandError, match="cannot read"):
         _eval("--pairs", str(tmp_path / "missing.jsonl"))

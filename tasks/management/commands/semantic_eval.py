@@ -77,9 +77,10 @@ def _read_pairs(path: Path) -> list[dict[str, Any]]:
             pair = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CommandError(f"{path}:{number}: not JSON ({exc})") from exc
-        missing = {"id", "gold", "candidate", "label", "kind"} - set(pair)
-        if missing or not isinstance(pair.get("label"), bool):
-            raise CommandError(f"{path}:{number}: needs id, gold, candidate, kind and a true/false label")
+        if not (isinstance(pair, dict) and all(isinstance(pair.get(k), str) for k in ("id", "gold", "candidate", "kind"))
+                and isinstance(pair.get("label"), bool)):
+            raise CommandError(f"{path}:{number}: needs an object with text id, gold, candidate and kind, "
+                               "and a true/false label")
         pairs.append(pair)
     if not pairs:
         raise CommandError(f"{path}: no pairs")
