@@ -41,12 +41,30 @@ ASK_CUES = ("?", "please provide", "please share", "please give", "could you", "
             "what is", "what's", "tell me", "let me know")
 # Words that make a proposal an action (a confirmation of a change, not a question about a fact).
 ACTION_WORDS = ("cancel", "book", "reserve", "pay", "update", "change", "create", "file", "open", "reopen", "submit",
-                "leave", "add", "register", "delete", "remove", "record", "log", "settle", "move", "set")
+                "leave", "add", "register", "delete", "remove", "record", "log", "settle", "move", "set", "send",
+                "post", "make")
 
 
 def fixed_lines(script: Script) -> list[str]:
     """Every line the user can say that does not come from the scenario's facts (leak audit)."""
     return [*YES, *INSIST, *ACCEPT, *GIVE_UP, *WRONG_ONE, *WRONG_ACTION, *WHICH, *UNSURE, *OKAY, LEAVE]
+
+
+IRREGULAR_PARTICIPLES = {"send": "sent", "leave": "left", "pay": "paid", "set": "set", "make": "made", "put": "put",
+                         "get": "got", "buy": "bought", "hold": "held", "give": "given", "take": "taken"}
+
+
+def _participle(verb: str) -> str:
+    """submit -> submitted, post -> posted, file -> filed, log -> logged, send -> sent."""
+    if verb in IRREGULAR_PARTICIPLES:
+        return IRREGULAR_PARTICIPLES[verb]
+    if verb.endswith("e"):
+        return f"{verb}d"
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return f"{verb[:-1]}ied"
+    if verb in ("submit", "log", "plan", "stop", "drop", "ship", "tag", "flag", "admit", "commit", "refer", "cancel"):
+        return f"{verb}{verb[-1]}ed" if verb != "cancel" else "cancelled"
+    return f"{verb}ed"
 
 
 def _detail_said(text: str, detail: Detail) -> bool:
@@ -105,7 +123,8 @@ class ScriptedUser:
 
     def _proposal(self, text: str) -> str | None:
         """A reply to a proposed change, or None when the message proposes none."""
-        if not (asks_confirmation(text) and contains_any(text, ACTION_WORDS)):
+        wanted = [v for goal in self.script.writes for v in goal.verbs]
+        if not (asks_confirmation(text) and (contains_any(text, ACTION_WORDS) or contains_any(text, wanted))):
             return None
         wishes = self.script.writes
         for goal in wishes:
@@ -124,6 +143,13 @@ class ScriptedUser:
     @staticmethod
     def _names_goal(text: str, goal: WriteGoal) -> bool:
         return contains_any(text, goal.verbs) and all(_detail_said(text, d) for d in goal.details)
+
+    def _says_done(self, text: str) -> bool:
+        """The agent reports one of the wanted changes as made: "is/are/has been" + a goal verb's
+        past participle ("your review is posted", "the application has been submitted")."""
+        done = {_participle(v) for goal in self.script.writes for v in goal.verbs if " " not in v}
+        return any(contains_word(text, f"{aux} {now}{word}") for word in done
+                   for aux in ("is", "are", "was", "were", "been") for now in ("", "now "))
 
     def _answered(self, text: str) -> bool:
         return bool(self.script.answers) and all(mentions(text, a.kind, a.value) for a in self.script.answers)
@@ -151,7 +177,8 @@ class ScriptedUser:
                 self.insisted = True
                 return self._pick(INSIST)
             return self._stop(self._pick(ACCEPT) if self.script.kind == "refusal" else self._pick(GIVE_UP))
-        if self.script.kind != "question" and contains_any(text, DONE_CUES) and "?" not in text:
+        if self.script.kind != "question" and "?" not in text and (contains_any(text, DONE_CUES)
+                                                                   or self._says_done(text)):
             return self._stop(self.script.closing)
         if "?" in text:
             return f"{self._pick(UNSURE)} {self.script.goal}"

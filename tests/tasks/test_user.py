@@ -80,3 +80,28 @@ def test_replaying_a_conversation_rebuilds_the_same_user():
     rebuilt = ScriptedUser.replay(script(), agent[:2])
     assert rebuilt.respond(agent[2]) == replies[2]
     assert rebuilt.given == live.given and rebuilt.confirmed == live.confirmed
+
+
+def test_it_ends_when_the_agent_reports_the_change_made_in_the_goals_own_words():
+    def review_script() -> Script:
+        writes = [WriteGoal(2, ["create", "file", "submit", "leave", "post"], [Detail("words", "Evergreen Garden Inn")], [],
+                            "leave a stay review about the property Evergreen Garden Inn", "Your stay review is posted.")]
+        return Script(kind="write", opening="I'd like to leave a review.", goal="I want to leave a stay review.",
+                      facts=[], unknowns=[], writes=writes, answers=[], refusal=None, seed=3)
+
+    for report in ("Your stay review is posted.", "The review has been submitted.", "Your review is now left on the page."):
+        user = ScriptedUser(review_script())
+        user.respond("I can leave a stay review about the property Evergreen Garden Inn. Shall I go ahead?")
+        assert STOP in user.respond(report), report
+    user = ScriptedUser(review_script())
+    assert STOP not in user.respond("The property Evergreen Garden Inn is popular.")  # no change reported
+
+
+def test_a_proposal_in_the_goals_own_verb_is_a_proposal():
+    writes = [WriteGoal(2, ["create", "send"], [Detail("words", "Urban random")], [],
+                        "send a message in your group Urban random", "Your message is sent.")]
+    facts = [Fact("group", "It's about my group Urban random.", ["group"], "", "", ["Urban random"])]
+    user = ScriptedUser(Script(kind="write", opening="I'd like to send a message.", goal="I want to send a message.",
+                               facts=facts, unknowns=[], writes=writes, answers=[], refusal=None, seed=5))
+    assert user.respond("I can send a message in your group Urban random. Shall I go ahead?").startswith("Yes")
+    assert STOP in user.respond("Your message is sent.")
