@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,6 +180,16 @@ class Rows:
             email = f"{first.lower()}.{last.lower()}{self.rng.randint(2, 98)}@example.com"
             if email not in taken:
                 return email
+
+    def another_email(self, table: TableView, column: str, current: str) -> str:
+        """A second address of the person who holds ``current``: their own name at another provider
+        (a customer who changes e-mail keeps their name in it), unused in ``table``."""
+        taken = {str(r.get(column)).lower() for r in (self.state.get(table.name) or {}).values()}
+        local = re.sub(r"\d+$", "", current.split("@")[0].lower()) or "mail"
+        providers = ["example.org", "example.net", "mail.example.com", "post.example.org"]
+        self.rng.shuffle(providers)
+        candidates = [f"{local}@{p}" for p in providers] + [f"{local}{n}@{p}" for n in range(2, 99) for p in providers]
+        return next(email for email in candidates if email not in taken and email != current.lower())
 
     def validate(self) -> list[str]:
         return statekit.validate_rows(self.catalog.view.schema, self.state)

@@ -17,6 +17,7 @@ said), ``refusal`` (the policy forbids it: nothing may change and the refusal mu
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -46,19 +47,37 @@ POLICY_OWN_RULE = ("another person", "someone else", "own records", "other custo
 REFUSE_OTHER = ["own", "account holder", "someone else", "another person", "another customer", "on behalf",
                 "herself", "himself", "themselves", "their own", "not yours", "belongs", "directly", "personally",
                 "only the", "privacy"]
-TEXTS = {  # realistic free text for columns a customer fills in, by the column's meaning
+TEXTS = {  # realistic free text a customer fills in: by "table.column" first, then by the column's meaning
     "reason": ("Persistent cough for two weeks", "Follow-up on my knee injury", "Annual check-up",
                "Skin rash that keeps coming back", "Back pain after lifting boxes"),
     "return_reason": ("The item arrived damaged", "Wrong size delivered", "Not as described on the listing",
                       "Changed my mind, still unopened"),
     "issue": ("The kitchen tap is leaking", "Heating stopped working overnight", "The front door lock is stuck",
-              "Device keeps disconnecting from wifi", "Strange noise from the boiler"),
+              "Mould on the bathroom ceiling", "Strange noise from the boiler"),
+    "service_tickets.issue": ("The thermostat keeps losing its wifi connection",
+                              "The hallway motion sensor stopped responding",
+                              "The smart lock battery drains within a week", "The camera feed freezes every evening"),
     "summary": ("Small cut on the paw during the walk", "Ate something off the ground at the park",
                 "Limping slightly after play time", "Scratch near the left eye"),
+    "compliance_alerts.summary": ("A trade I did not authorize appears on my statement",
+                                  "A withdrawal I don't recognise went out last week",
+                                  "Someone tried to log in to my account from abroad",
+                                  "Fees I was never told about were taken from my account"),
+    "articles.summary": ("How to reset a forgotten password", "A short guide to exporting your data",
+                         "What to do when a payment fails"),
+    "pages.summary": ("How to reset a forgotten password", "A short guide to exporting your data",
+                      "What to do when a payment fails"),
     "details": ("Repeated spam links in the group chat", "Offensive language aimed at other members"),
-    "comment": ("Great quality and fast delivery", "Comfortable but runs a bit small", "Lovely staff, quiet rooms",
+    "comment": ("Great quality and fast delivery", "Comfortable but runs a bit small", "Stopped working after two weeks",
                 "Good value, would recommend to friends"),
-    "body": ("The setup steps are out of date", "Very clear explanation, thank you"),
+    "stay_reviews.comment": ("Lovely staff, quiet rooms", "Comfortable bed but the breakfast was cold",
+                             "Great view from the balcony, slow check-in", "Spotless room and a friendly reception"),
+    "critiques.comment": ("Beautiful camera work but the ending felt rushed", "The second act drags, great soundtrack",
+                          "A gripping story with a strong lead performance"),
+    "body": ("The setup steps are out of date", "Very clear explanation, thank you",
+             "The example in the second section no longer works"),
+    "messages.body": ("Our dinner plans are still on", "Running ten minutes late, save me a seat",
+                      "Thanks for the photos from the trip"),
     "note": ("Please call before delivery", "Leave the parcel with the neighbour"),
     "notes": ("Player felt pain after the sprint drill", "Twisted it during the warm-up"),
     "cover_letter": ("Five years of backend experience and keen to join your team",
@@ -81,9 +100,20 @@ class Chain:
     def __init__(self) -> None:
         self.steps: list[dict[str, Any]] = []
         self.user: dict[str, Any] | None = None  # reference to the customer's primary key
+        self._since_write: dict[str, int] = {}  # a read's key -> its step, while no write came after it
 
     def add(self, tool: ToolView, args: dict[str, Any]) -> int:
+        """Append a call; a read asked again with the same arguments and no write in between is the
+        step already made (two goals of one task both list the customer's bills: a careful agent
+        looks once)."""
+        key = json.dumps([tool.name, args], sort_keys=True, default=str)
+        if not tool.mutates and key in self._since_write:
+            return self._since_write[key]
         self.steps.append({"tool": tool.name, "args": args})
+        if tool.mutates:
+            self._since_write.clear()
+        else:
+            self._since_write[key] = len(self.steps) - 1
         return len(self.steps) - 1
 
 
@@ -151,7 +181,10 @@ def customer_word(person: TableView) -> str:
 
 
 def article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
+    """"a" or "an" before ``word`` (the domains' own rule: "a unit", "an invoice")."""
+    from environments.synthesis.procedural.wording import article as with_article
+
+    return with_article(word).split(" ", 1)[0]
 
 
 def make_customer(ctx: Context) -> dict[str, Any]:
@@ -276,6 +309,12 @@ class BookingShape:
     capacity: str | None
 
 
+def _paid(shape: BookingShape) -> bool:
+    """The booking or what it books has a price (a refund makes sense)."""
+    columns = [*shape.booking.columns, *shape.resource.columns]
+    return any(w in c for c in columns for w in ("price", "fee", "cost", "amount", "rate", "total"))
+
+
 def booking_shapes(cat: Catalog) -> list[BookingShape]:
     shapes = []
     for t in cat.tables.values():
@@ -375,7 +414,7 @@ def cancel_booking(ctx: Context, shape: BookingShape, variant: str = "write") ->
                 "goal": WriteGoal(-1, ["cancel", "call off"], details, [], f"cancel {fname}'s {b.label}", ""),
                 "swap": None,
                 "refusal": Refusal(
-                    reason=f"only the account holder can change a {b.label}, so {fname} has to contact us themselves",
+                    reason=f"only the account holder can change {article(b.label)} {b.label}, so {fname} has to contact us themselves",
                     keywords=REFUSE_OTHER, forbidden={"tool": cancel.name, "args": {cat.key_param(cancel, b.name): booking[b.pk]}},
                     by="policy", rule="another person")}
     owner_key, owner = owner_ref(ctx, shape.own, b.label)
@@ -407,7 +446,8 @@ def cancel_booking(ctx: Context, shape: BookingShape, variant: str = "write") ->
     result = {"kind": "write", "goal": goal, "ask": ask, "restate": f"I just want to cancel my {b.label} on {words}.",
               "motive": ctx.rng.choice(CANCEL_MOTIVES), "what": f"cancel your {b.label} on {words}", "swap": swap}
     if past:
-        result.update(kind="refusal", ask=f"I'd like to cancel my {b.label} from {words} and get my money back.",
+        refund = " and get my money back" if _paid(shape) else ""  # only a booking that cost something
+        result.update(kind="refusal", ask=f"I'd like to cancel my {b.label} from {words}{refund}.",
                       motive=("I couldn't make it", "you could not make it"),
                       refusal=Refusal(reason=f"that {b.label} has already taken place (it is completed); only pending "
                                              f"or confirmed {b.label}s can be cancelled",
@@ -470,7 +510,7 @@ def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str,
                                                        "register"], details, [Detail("time", iso(near))],
                      f"book {say.say_quantity(quantity, 'place')} on the {r.label} on {words}",
                      f"You are booked on the {r.label} on {words}.")
-    ask = f"I'd like to book the {r.label} on {words}." if opening_has_when else f"I'd like to book a {r.label}."
+    ask = f"I'd like to book the {r.label} on {words}." if opening_has_when else f"I'd like to book {article(r.label)} {r.label}."
     result = {"kind": "write", "goal": goal, "ask": ask, "restate": f"I'd like to book the {r.label} on {words}.",
               "motive": ctx.rng.choice(BOOK_MOTIVES), "what": f"book the {r.label} on {words}",
               "swap": [[iso(moment), iso(near)]]}
@@ -501,7 +541,8 @@ def _key_target(cat: Catalog, tool: ToolView, param: str) -> str | None:
 def _value_for(ctx: Context, table: TableView, column: str, schema: dict[str, Any], template: dict[str, Any]) -> Any:
     if column in TEXTS or schema.get("type") == "string" and table.columns.get(column, {}).get("policy") == "semantic":
         key = "return_reason" if column == "reason" and ("return" in table.name or "refund" in table.name) else column
-        pool = TEXTS.get(key) or next((v for k, v in TEXTS.items() if k in column or column in k), None)
+        pool = TEXTS.get(f"{table.name}.{column}") or TEXTS.get(key) or next(
+            (v for k, v in TEXTS.items() if "." not in k and (k in column or column in k)), None)
         return ctx.rng.choice(pool or TEXTS["comment"])
     if "enum" in schema:
         return ctx.rng.choice(schema["enum"])
@@ -513,6 +554,8 @@ def _value_for(ctx: Context, table: TableView, column: str, schema: dict[str, An
         low, high = int(schema.get("minimum", 1)), int(schema.get("maximum", 5))
         return ctx.rng.randint(max(low, 1), max(max(low, 1), min(high, 5)))
     if schema.get("type") == "number":
+        if "hour" in column:  # time worked: half hours in a working day
+            return ctx.rng.choice([h / 2 for h in range(1, 17)])
         return round(ctx.rng.uniform(5, 80), 2)
     if schema.get("type") == "boolean":
         return ctx.rng.random() < 0.5
@@ -538,8 +581,26 @@ def _describe_value_fact(ctx: Context, table: TableView, column: str, schema: di
     else:
         said = f"{value}."
     asked = [w for w in column.split("_") if len(w) > 2] + list(_SYNONYMS.get(column, ()))
-    ctx.fact(Fact(f"{table.name}.{column}", said, asked, f"The {words} is {say.humanize(value)}.",
-                  f"What should the {words} be?", [value]))
+    known, question = f"The {words} is {say.humanize(value)}.", f"What should the {words} be?"
+    if schema.get("format") in ("date", "date-time"):  # as the user says it, not ISO
+        known = f"The {words} is {said[:-1]}."
+        if words.endswith(" on"):  # worked_on: "Which day was it worked on?"
+            known, question = f"It was {words} {said[:-1]}.", f"Which day was it {words}?"
+    elif isinstance(value, str) and "enum" not in schema:  # free text, quoted so it reads as one value
+        known = f'The {words} is "{value}".'
+    if isinstance(value, bool):  # "Should it be pinned?", not "What should the pinned be?"
+        quality = words.removeprefix("is ")
+        known = f"You want it {quality}." if value else f"You do not want it {quality}."
+        question = f"Should it be {quality}?"
+    elif isinstance(value, int) and _counted(words):  # "You want 5 stars", not "The stars is 5"
+        known, question = f"You want {value} {words}.", f"How many {words}?"
+    ctx.fact(Fact(f"{table.name}.{column}", said, asked, known, question, [value]))
+
+
+def _counted(words: str) -> bool:
+    """A column named by a plural noun (stars, nights, guests): its value is a count of them."""
+    last = words.split()[-1]
+    return len(last) > 3 and last.endswith("s") and not last.endswith(("ss", "us", "is", "status"))
 
 
 _SYNONYMS = {"reason": ("why", "what for", "purpose", "symptom"), "issue": ("problem", "wrong", "what happened"),
@@ -672,6 +733,25 @@ def pay_bill(ctx: Context, shape: BillShape, variant: str = "write") -> dict[str
 # Profile
 
 
+def _new_contact(ctx: Context, column: str, row: dict[str, Any]) -> tuple[str, str, Detail]:
+    """A new value of ``column`` for the person of ``row``: (value, how they say it, how they
+    recognize it in a proposal). A new e-mail keeps the person's own name in it."""
+    from environments.synthesis.values import CITIES, STREETS
+
+    current = row.get(column)
+    if column == "city":
+        new = ctx.rng.choice([c for c in CITIES if c != current])
+        return new, f"I've moved to {new}.", Detail("words", new)
+    if column == "phone":
+        new = f"+1-555-{ctx.rng.randint(100, 999)}-{ctx.rng.randint(1000, 9999)}"
+        return new, f"My new number is {new}.", Detail("words", new.split("-")[-1])
+    if column == "address":
+        new = f"{ctx.rng.randint(1, 220)} {ctx.rng.choice(STREETS)}"
+        return new, f"I now live at {new}.", Detail("words", new)
+    new = ctx.rows.another_email(ctx.person, column, str(current or ""))
+    return new, f"My new e-mail is {new}.", Detail("words", new)
+
+
 def update_profile(ctx: Context, variant: str = "write") -> dict[str, Any]:
     """Change one of the customer's contact details (refusal: a friend's)."""
     cat, person = ctx.catalog, ctx.person
@@ -684,28 +764,13 @@ def update_profile(ctx: Context, variant: str = "write") -> dict[str, Any]:
         raise NotApplicable("no contact column can be changed")
     make_customer(ctx)
     column = ctx.rng.choice(settable)
-    from environments.synthesis.values import CITIES, STREETS
-
-    current = ctx.user_row.get(column)
-    if column == "city":
-        new = ctx.rng.choice([c for c in CITIES if c != current])
-        said, detail = f"I've moved to {new}.", Detail("words", new)
-    elif column == "phone":
-        new = f"+1-555-{ctx.rng.randint(100, 999)}-{ctx.rng.randint(1000, 9999)}"
-        said, detail = f"My new number is {new}.", Detail("words", new.split("-")[-1])
-    elif column == "address":
-        new = f"{ctx.rng.randint(1, 220)} {ctx.rng.choice(STREETS)}"
-        said, detail = f"I now live at {new}.", Detail("words", new)
-    else:
-        first, last = _first_last(ctx.rng)
-        new = ctx.rows.unique_email(person, column, first, last)
-        said, detail = f"My new e-mail is {new}.", Detail("words", new.split("@")[0])
     # The customer's words for the detail: never the column's own name (the leak audit checks).
     words = {"city": "home town", "phone": "contact number", "address": "postal details", "email": "e-mail"}[column]
     key = cat.key_param(tool, person.name)
     if variant == "refusal_other":
         friend = make_person(ctx, "the friend whose details the customer asks to change")
         fname = str(friend.get(cat.name_column(person)))
+        new, said, detail = _new_contact(ctx, column, friend)
         ctx.fact(Fact("friend", f"My friend is {fname}.", ["friend", "whose", "their name", "who is"],
                       f"Your friend {fname} asked you to update their {words}.", "What is your friend's name?", [fname],
                       opening=True))
@@ -720,6 +785,7 @@ def update_profile(ctx: Context, variant: str = "write") -> dict[str, Any]:
                 "refusal": Refusal(reason=f"only {fname} can change their own account details",
                                    keywords=REFUSE_OTHER, forbidden={"tool": tool.name, "args": {key: friend[person.pk], column: new}},
                                    by="policy", rule="another person")}
+    new, said, detail = _new_contact(ctx, column, ctx.user_row)
     ctx.fact(Fact("new_value", said, ["new", "what should", "change it to", "what is the", column, words],
                   f"Your new {words} is {new}.", f"What is the new {words}?", [new]))
     step = ctx.chain.add(tool, {key: ctx.chain.user, column: new})
@@ -775,6 +841,7 @@ def create_record(ctx: Context, shape: tuple[TableView, ToolView], variant: str 
     details: list[Detail] = []
     swaps: list[list[Any]] = []
     mention = ""
+    wording = record_wording(table.label)
     for param, pschema in tool.parameters["properties"].items():
         target = _key_target(cat, tool, param)
         if target == ctx.person.name:
@@ -784,7 +851,7 @@ def create_record(ctx: Context, shape: tuple[TableView, ToolView], variant: str 
             args[param] = ref
             details.append(Detail("words", name))
             swaps.append([name, other])
-            mention = f" about {'my' if cat.ownership(target) else 'the'} {label} {name}"
+            mention = f" {wording[1]} {'my' if cat.ownership(target) else 'the'} {label} {name}"
         elif param in tool.required:
             value = _value_for(ctx, table, param, pschema, {})
             args[param] = value
@@ -797,18 +864,37 @@ def create_record(ctx: Context, shape: tuple[TableView, ToolView], variant: str 
         email_col = cat.email_column(ctx.person)
         swaps.append([ctx.user_row[email_col], other[email_col]])
     verbs = ["create", "file", "open", "submit", "log", "register", "report", "add", "leave", "post", "raise",
-             "record", "send"]
+             "record", "send", "make"]
     label = table.label
-    verb = ("leave" if "review" in label or "critique" in label or "feedback" in label or "comment" in label
-            else "submit" if "application" in label or "submission" in label else "file")
+    verb, _about, done = wording
     thing = f"{verb} {article(label)} {label}{mention}"
-    said = ", ".join(d.value for d in details if d.kind == "words")
-    goal = WriteGoal(step, verbs, details, [], thing + (f" ({said})" if said else ""),
-                     f"Your {label} is {'posted' if verb == 'leave' else 'submitted' if verb == 'submit' else 'filed'}.")
+    # the agent's proposal: in its own voice ("your portfolio"), each detail once
+    proposal = thing.replace(" my ", " your ")
+    said = ", ".join(d.value for d in details if d.kind == "words" and d.value not in proposal)
+    goal = WriteGoal(step, verbs, details, [], proposal + (f" ({said})" if said else ""),
+                     f"Your {label} is {done}.")
     return {"kind": "write", "goal": goal, "ask": f"I'd like to {thing}.", "restate": f"I'd like to {thing}.",
             "motive": ("I want it on record", "you want it on record"),
             "what": thing.replace(" my ", " your "), "swap": swaps}
 
+
+
+# How a customer says they make a record of a kind: (verb, preposition before what it concerns,
+# participle when it is made), by words of the record's label; the last line is the default.
+RECORD_WORDING: list[tuple[tuple[str, ...], tuple[str, str, str]]] = [
+    (("review", "critique", "feedback", "comment", "rating"), ("leave", "about", "posted")),
+    (("application", "submission"), ("submit", "for", "submitted")),
+    (("revision", "edit", "change request"), ("submit", "to", "submitted")),
+    (("message",), ("send", "in", "sent")),
+    (("post",), ("add", "to", "added")),
+    (("timesheet", "time entry", "time log"), ("log", "for", "logged")),
+    (("booking", "reservation"), ("make", "with", "made")),
+    ((), ("file", "about", "filed")),
+]
+
+
+def record_wording(label: str) -> tuple[str, str, str]:
+    return next(wording for words, wording in RECORD_WORDING if not words or any(w in label for w in words))
 
 
 def _point_at(ctx: Context, table: str) -> tuple[dict[str, Any], str, str, str]:

@@ -195,7 +195,7 @@ def _task_writing_text():
     from tasks.spec import build_task_spec
     from tests.tasks.conftest import stored_tasks
 
-    for task in stored_tasks(seed=9, per_domain=12, domain_seed=1002):  # domain 1002 has reviews to write
+    for task in stored_tasks(seed=9, per_domain=30, domain_seed=1002):  # domain 1002 has reviews to write
         if task.status != "verified" or task.kind != "write":
             continue
         spec = build_task_spec(selectors.domain_view(task.domain), task)

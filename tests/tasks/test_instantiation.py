@@ -128,3 +128,109 @@ def test_the_gate_score_formula():
     assert gate_score(unused=10, c_h=0.2, g_d=1.0) == 0.8
     assert gate_score(unused=2, c_h=0.0, g_d=0.5) == 0.2
     assert gate_score(unused=10, c_h=1.5, g_d=1.0) == 0.0
+
+
+def test_a_new_e_mail_keeps_the_customers_own_name(engine):
+    draft, _spec = engine.task(kind="write", intent="update_profile", level="easy")
+    seed = draft.seed
+    checked = 0
+    for start in range(seed, seed + 200):
+        try:
+            draft, _spec = engine.task(kind="write", intent="update_profile", level="easy", start=start)
+        except LookupError:
+            break
+        call = draft.gold_calls[-1]
+        if "email" not in call["args"] or call["tool"].startswith("search"):
+            continue
+        old = draft.user_profile["email"]
+        new = call["args"]["email"]
+        # the same person: the old address's name part (without its number), at another address
+        assert new != old and new.split("@")[0].rstrip("0123456789") == old.split("@")[0].rstrip("0123456789")
+        checked += 1
+        if checked == 3:
+            break
+    assert checked, "no e-mail change among the update_profile tasks"
+
+
+def test_a_read_asked_twice_with_no_write_between_is_one_gold_step():
+    from tasks.instantiation.intents import Chain
+    from tasks.instantiation.view import ToolView
+
+    def tool(name: str, writes: list[str]) -> ToolView:
+        return ToolView(name=name, template="", kind="", parameters={}, output_fields=[], contract={},
+                        reads=[], writes=writes, code="", raises=[])
+
+    listing, paying = tool("list_bills", []), tool("pay_bill", ["bills"])
+    chain = Chain()
+    first = chain.add(listing, {"customer_id": 1})
+    assert chain.add(listing, {"customer_id": 1}) == first  # the careful agent looks once
+    assert chain.add(listing, {"customer_id": 2}) != first  # other arguments: another call
+    chain.add(paying, {"bill_id": 7})
+    after = chain.add(listing, {"customer_id": 1})  # after a write the list may differ: asked again
+    assert after != first and len(chain.steps) == 4
+
+
+def test_the_customer_asks_with_the_right_article():
+    from tasks.instantiation.intents import article
+
+    assert [article(w) for w in ("interview slot", "visit", "installer slot", "unit", "open house")] == [
+        "an", "a", "an", "a", "an"]
+
+
+def test_the_agents_proposal_of_a_new_record_is_in_its_own_voice_and_names_each_detail_once():
+    from tests.tasks.conftest import Engine
+
+    engine = Engine(1029)  # an event studio: the customer books a vendor for one of their events
+    try:
+        draft, _spec = engine.task(kind="write", intent="file_record")
+    finally:
+        engine.close()
+    (write,) = draft.script["writes"]
+    summary = write["summary"]
+    assert summary.startswith("make a vendor booking with the vendor ") and " my " not in f" {summary} "
+    assert [d["kind"] for d in write["details"]] == ["words", "words"]
+    for detail in write["details"]:
+        assert summary.count(str(detail["value"])) == 1, summary
+    assert write["done"] == "Your vendor booking is made."
+
+
+def test_a_count_and_a_yes_or_no_are_asked_and_known_in_plain_words():
+    import random
+
+    from tasks.instantiation.intents import Context, _describe_value_fact
+
+    class Table:
+        name = "stay_reviews"
+
+    ctx = Context(catalog=type("Catalog", (), {"today": None})(), rows=None, rng=random.Random(1), level="easy")
+    _describe_value_fact(ctx, Table(), "stars", {"type": "integer"}, 5)
+    _describe_value_fact(ctx, Table(), "quantity", {"type": "integer"}, 2)
+    _describe_value_fact(ctx, Table(), "pinned", {"type": "boolean"}, True)
+    _describe_value_fact(ctx, Table(), "is_private", {"type": "boolean"}, False)
+    stars, quantity, pinned, private = ctx.facts
+    # the user says only the value (the column's name would be a leak); the question and the
+    # scenario read as people speak
+    assert (stars.say, stars.known, stars.question) == ("5.", "You want 5 stars.", "How many stars?")
+    assert (quantity.say, quantity.known) == ("2.", "The quantity is 2.")
+    assert (pinned.say, pinned.known, pinned.question) == ("Yes.", "You want it pinned.", "Should it be pinned?")
+    assert (private.say, private.known, private.question) == ("No.", "You do not want it private.",
+                                                              "Should it be private?")
+
+
+def test_a_day_is_known_as_said_and_free_text_is_quoted():
+    import datetime as dt
+    import random
+
+    from tasks.instantiation.intents import Context, _describe_value_fact
+
+    class Table:
+        name = "timesheets"
+
+    ctx = Context(catalog=type("Catalog", (), {"today": dt.date(2026, 3, 1)})(), rows=None, rng=random.Random(1),
+                  level="easy")
+    _describe_value_fact(ctx, Table(), "worked_on", {"type": "string", "format": "date"}, "2026-03-14")
+    _describe_value_fact(ctx, Table(), "note", {"type": "string"}, "Sprint planning")
+    day, note = ctx.facts
+    assert (day.say, day.known, day.question) == ("Saturday 14 March.", "It was worked on Saturday 14 March.",
+                                                  "Which day was it worked on?")
+    assert note.known == 'The note is "Sprint planning".'
