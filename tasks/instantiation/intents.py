@@ -554,7 +554,7 @@ def _value_for(ctx: Context, table: TableView, column: str, schema: dict[str, An
         low, high = int(schema.get("minimum", 1)), int(schema.get("maximum", 5))
         return ctx.rng.randint(max(low, 1), max(max(low, 1), min(high, 5)))
     if schema.get("type") == "number":
-        if "hour" in column:  # time worked: half hours in a working day
+        if column.endswith("hours"):  # time worked: half hours in a working day
             return ctx.rng.choice([h / 2 for h in range(1, 17)])
         return round(ctx.rng.uniform(5, 80), 2)
     if schema.get("type") == "boolean":
@@ -875,7 +875,7 @@ def create_record(ctx: Context, shape: tuple[TableView, ToolView], variant: str 
                      f"Your {label} is {done}.")
     return {"kind": "write", "goal": goal, "ask": f"I'd like to {thing}.", "restate": f"I'd like to {thing}.",
             "motive": ("I want it on record", "you want it on record"),
-            "what": thing.replace(" my ", " your "), "swap": swaps}
+            "what": proposal, "swap": swaps}
 
 
 

@@ -51,7 +51,9 @@ def fixed_lines(script: Script) -> list[str]:
 
 
 IRREGULAR_PARTICIPLES = {"send": "sent", "leave": "left", "pay": "paid", "set": "set", "make": "made", "put": "put",
-                         "get": "got", "buy": "bought", "hold": "held", "give": "given", "take": "taken"}
+                         "get": "got", "buy": "bought", "hold": "held", "give": "given", "take": "taken",
+                         "cancel": "cancelled"}
+DOUBLED_FINAL = ("submit", "log", "plan", "stop", "drop", "ship", "tag", "flag", "admit", "commit", "refer")
 
 
 def _participle(verb: str) -> str:
@@ -62,8 +64,8 @@ def _participle(verb: str) -> str:
         return f"{verb}d"
     if verb.endswith("y") and verb[-2:-1] not in "aeiou":
         return f"{verb[:-1]}ied"
-    if verb in ("submit", "log", "plan", "stop", "drop", "ship", "tag", "flag", "admit", "commit", "refer", "cancel"):
-        return f"{verb}{verb[-1]}ed" if verb != "cancel" else "cancelled"
+    if verb in DOUBLED_FINAL:
+        return f"{verb}{verb[-1]}ed"
     return f"{verb}ed"
 
 
