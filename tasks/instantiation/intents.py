@@ -592,8 +592,8 @@ def _describe_value_fact(ctx: Context, table: TableView, column: str, schema: di
         quality = words.removeprefix("is ")
         known = f"You want it {quality}." if value else f"You do not want it {quality}."
         question = f"Should it be {quality}?"
-    elif isinstance(value, int) and _counted(words):  # "You want 5 stars", not "The stars is 5"
-        known, question = f"You want {value} {words}.", f"How many {words}?"
+    elif isinstance(value, (int, float)) and _counted(words):  # "It is 5 stars", not "The stars is 5"
+        known, question = f"It is {value} {words}.", f"How many {words}?"
     ctx.fact(Fact(f"{table.name}.{column}", said, asked, known, question, [value]))
 
 

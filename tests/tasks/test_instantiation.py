@@ -210,7 +210,7 @@ def test_a_count_and_a_yes_or_no_are_asked_and_known_in_plain_words():
     stars, quantity, pinned, private = ctx.facts
     # the user says only the value (the column's name would be a leak); the question and the
     # scenario read as people speak
-    assert (stars.say, stars.known, stars.question) == ("5.", "You want 5 stars.", "How many stars?")
+    assert (stars.say, stars.known, stars.question) == ("5.", "It is 5 stars.", "How many stars?")
     assert (quantity.say, quantity.known) == ("2.", "The quantity is 2.")
     assert (pinned.say, pinned.known, pinned.question) == ("Yes.", "You want it pinned.", "Should it be pinned?")
     assert (private.say, private.known, private.question) == ("No.", "You do not want it private.",
@@ -230,7 +230,9 @@ def test_a_day_is_known_as_said_and_free_text_is_quoted():
                   level="easy")
     _describe_value_fact(ctx, Table(), "worked_on", {"type": "string", "format": "date"}, "2026-03-14")
     _describe_value_fact(ctx, Table(), "note", {"type": "string"}, "Sprint planning")
-    day, note = ctx.facts
+    _describe_value_fact(ctx, Table(), "hours", {"type": "number"}, 0.5)
+    day, note, hours = ctx.facts
     assert (day.say, day.known, day.question) == ("Saturday 14 March.", "It was worked on Saturday 14 March.",
                                                   "Which day was it worked on?")
     assert note.known == 'The note is "Sprint planning".'
+    assert (hours.say, hours.known, hours.question) == ("0.5.", "It is 0.5 hours.", "How many hours?")
