@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from .spec import ColumnSpec
@@ -31,18 +32,18 @@ TITLE_ADJ = ("Golden", "Quiet", "Urban", "Coastal", "Royal", "Little", "Grand", 
 TITLE_NOUNS: dict[str, tuple[str, ...]] = {
     "clinic": ("Health Point", "Care Clinic", "Family Practice", "Wellness Center"),
     "drug": ("Amoxil", "Cardiol", "Dermex", "Neurovit", "Pedisol", "Lumiprin", "Gastrin"),
-    "lab": ("Blood Panel", "Lipid Test", "Glucose Test", "Thyroid Panel", "Vitamin D"),
-    "course": ("Algebra Basics", "Intro to Python", "Spanish A2", "World History", "Music Theory", "Chemistry Lab"),
+    "lab": ("Blood Panel", "Lipid Test", "Glucose Test", "Thyroid Panel", "Vitamin D Test"),
+    "course": ("Algebra Basics", "Intro to Python", "Spanish", "World History", "Music Theory", "Chemistry Lab"),
     "assignment": ("Problem Set", "Essay", "Lab Report", "Project Brief", "Quiz"),
     "depot": ("Cross Dock", "Sorting Center", "Parcel Depot", "Freight Yard"),
     "supply": ("Bubble Wrap", "Carton", "Pallet Wrap", "Tape Roll", "Label Pack"),
-    "product": ("Headphones", "Desk Lamp", "Running Shoes", "Coffee Grinder", "Board Game", "Backpack", "Novel"),
+    "product": ("Headphones", "Desk Lamp", "Running Shoes", "Coffee Grinder", "Board Game", "Backpack", "Rain Jacket"),
     "hotel": ("Bay Hotel", "Garden Inn", "Harbor Lodge", "City Suites", "Hill Resort"),
     "room": ("Double Room", "Twin Room", "Family Suite", "Sea View Room", "Studio"),
     "tour": ("Old Town Walk", "Wine Tour", "Boat Trip", "Food Market Tour", "Sunset Hike"),
-    "snack": ("Sparkling Water", "Chocolate Bar", "Trail Mix", "Juice"),
+    "snack": ("Sparkling Water", "Chocolate Bar", "Trail Mix", "Orange Juice"),
     "portfolio": ("Growth Fund", "Income Book", "Retirement Pot", "Trading Account"),
-    "security": ("Acme Corp", "Globex", "Initech", "Umbrella Bond", "Stark ETF", "Wayne Fund"),
+    "security": ("Acme Corp", "Globex", "Initech", "Umbrella Holdings", "Stark Industries", "Wayne Enterprises"),
     "offering": ("Series A Float", "Green Bond Issue", "Tech IPO", "Utility Offering"),
     "building": ("Tower", "Court", "House", "Residences", "Lofts"),
     "field": ("North Field", "River Plot", "East Paddock", "Hill Acre", "Long Meadow"),
@@ -53,12 +54,14 @@ TITLE_NOUNS: dict[str, tuple[str, ...]] = {
     "merch": ("Poster", "Mug", "T-Shirt", "Cap", "Tote Bag"),
     "job": ("Backend Engineer", "Nurse Practitioner", "Data Analyst", "Store Manager", "UX Designer"),
     "event": ("Summer Wedding", "Product Launch", "Annual Gala", "Garden Party", "Tech Summit"),
-    "task": ("Book photographer", "Send invitations", "Fix login bug", "Draft budget", "Order cake"),
-    "pet": ("Biscuit", "Luna", "Milo", "Pepper", "Rocky", "Nala", "Ziggy"),
+    "task": ("Fix login bug", "Update API docs", "Migrate database", "Review pull requests", "Draft test plan"),
+    "checklist": ("Book photographer", "Send invitations", "Order cake", "Confirm caterer", "Plan seating"),
+    "pet": ("Biscuit", "Luna", "Milo", "Pepper", "Rocky", "Nala", "Ziggy", "Coco", "Oscar", "Bella", "Max", "Daisy",
+            "Simba", "Poppy", "Teddy", "Willow", "Juniper", "Ginger", "Hazel", "Pip", "Olive", "Bruno", "Loki", "Maple"),
     "breed": ("Labrador", "Siamese", "Beagle", "Lop", "Maine Coon"),
     "petsupply": ("Chew Toy", "Cat Litter", "Dog Food", "Leash", "Grooming Brush"),
     "home": ("Maple House", "Birch Flat", "Dune Cottage", "Cedar Loft"),
-    "device": ("Hall Light", "Main Thermostat", "Front Lock", "Porch Camera", "Desk Plug"),
+    "device": ("Light", "Thermostat", "Door Lock", "Camera", "Smart Plug", "Motion Sensor"),
     "routine": ("Good Morning", "Away Mode", "Movie Night", "Bedtime", "Vacation"),
     "part": ("Battery Pack", "Sensor Module", "Smart Bulb", "Hub Adapter"),
     "team": ("Rovers", "United", "Athletic", "Wanderers", "City", "Rangers"),
@@ -71,6 +74,83 @@ TITLE_NOUNS: dict[str, tuple[str, ...]] = {
     "channel": ("general", "announcements", "help-desk", "random", "dev-talk"),
     "sticker": ("Cats Pack", "Retro Pack", "Emoji Plus", "Space Pack"),
 }
+
+
+@dataclass(frozen=True)
+class TitleQualifier:
+    """What tells two titles of one kind apart, as people of that kind of business name things:
+    a drug's strength ("Amoxil 250 mg"), a room's place ("Hallway Motion Sensor"), a channel's team
+    ("design-random"). ``before`` puts it first; ``joiner`` is what stands between."""
+
+    words: tuple[str, ...]
+    before: bool = True
+    joiner: str = " "
+
+    def join(self, qualifier: str, noun: str) -> str:
+        return f"{qualifier}{self.joiner}{noun}" if self.before else f"{noun}{self.joiner}{qualifier}"
+
+
+TITLE_QUALIFIERS: dict[str, TitleQualifier] = {
+    "drug": TitleQualifier(("10 mg", "20 mg", "50 mg", "100 mg", "250 mg", "500 mg"), before=False),
+    "lab": TitleQualifier(("Fasting", "Routine", "Follow-up", "Urgent", "Annual")),
+    "course": TitleQualifier(("I", "II", "III", "IV"), before=False),
+    "assignment": TitleQualifier(tuple(str(n) for n in range(1, 10)), before=False),
+    "security": TitleQualifier(("Class A", "Class B", "Preferred", "2030 Bond", "2035 Bond"), before=False),
+    "offering": TitleQualifier(("Spring", "Autumn", "2026", "Q3", "Q4")),
+    "task": TitleQualifier(("for the web app", "for the mobile app", "for release 2.1", "for release 3.0",
+                            "for the billing service"), before=False),
+    "checklist": TitleQualifier(("for the ceremony", "for the reception", "for the rehearsal dinner",
+                                 "for the after-party"), before=False),
+    "pet": TitleQualifier((), before=False),
+    "breed": TitleQualifier(()),
+    "device": TitleQualifier(("Kitchen", "Hallway", "Porch", "Garage", "Bedroom", "Living Room", "Office",
+                              "Basement")),
+    "routine": TitleQualifier(("Weekday", "Weekend", "Winter", "Summer", "Holiday")),
+    "part": TitleQualifier(("Mini", "Pro", "Max", "Lite", "v2"), before=False),
+    "kit": TitleQualifier(("2025", "2026", "Junior", "Retro", "Goalkeeper")),
+    "space": TitleQualifier(("Handbook", "Wiki", "Hub", "Archive", "Notes"), before=False),
+    "article": TitleQualifier(("for Admins", "for New Staff", "for Partners", "for Mobile", "for Support"),
+                              before=False),
+    "tag": TitleQualifier(("api", "billing", "mobile", "security", "onboarding"), joiner="-"),
+    "channel": TitleQualifier(("eng", "ops", "design", "sales", "support", "team"), joiner="-"),
+    "project": TitleQualifier(("Q1", "Q2", "Q3", "Q4", "EU", "US")),
+    "milestone": TitleQualifier(("Q1", "Q2", "Q3", "Q4", "Spring", "Autumn")),
+    "episode": TitleQualifier(("Part 1", "Part 2", "Part 3", "Part 4"), before=False),
+    "show": TitleQualifier(("Season 1", "Season 2", "Season 3", "Season 4"), before=False),
+    "job": TitleQualifier(("Senior", "Junior", "Lead", "Remote", "Part-time", "Graduate")),
+    "event": TitleQualifier(("2026", "Spring", "Autumn", "Winter", "Charity")),
+    "portfolio": TitleQualifier(("Joint", "Personal", "Family", "Long-term", "Ethical")),
+    "product": TitleQualifier(("Classic", "Deluxe", "Compact", "Premium", "Basic")),
+    "petsupply": TitleQualifier(("Small", "Large", "Puppy", "Senior", "Travel")),
+    "supply": TitleQualifier(("Small", "Medium", "Large", "Heavy-duty")),
+    "merch": TitleQualifier(("Black", "White", "Navy", "Vintage", "Tour")),
+    "snack": TitleQualifier(("Small", "Large", "Sugar-free", "Organic")),
+    "input": TitleQualifier(("Organic", "Premium", "Bulk", "Spring", "Winter")),
+}
+DEFAULT_QUALIFIER = TitleQualifier(TITLE_ADJ)
+
+
+def make_title(kind: str, rng: random.Random) -> str:
+    noun = rng.choice(TITLE_NOUNS.get(kind, ("Item",)))
+    qualifier = TITLE_QUALIFIERS.get(kind, DEFAULT_QUALIFIER)
+    return qualifier.join(rng.choice(qualifier.words), noun) if qualifier.words else noun
+
+
+def title_twin(name: str, rng: random.Random) -> tuple[str, str] | None:
+    """A title of the same kind that differs from ``name`` only in its qualifier, and the word both
+    share (what a search by part of the name finds both by): ("Hallway Light", "Light") for
+    "Kitchen Light". None when ``name`` is no generated title or its kind has no qualifiers."""
+    for kind, nouns in TITLE_NOUNS.items():
+        qualifier = TITLE_QUALIFIERS.get(kind, DEFAULT_QUALIFIER)
+        for noun in nouns:
+            for word in qualifier.words:
+                if qualifier.join(word, noun) == name:
+                    others = [w for w in qualifier.words if w != word]
+                    shared = max(noun.replace("-", " ").split(), key=len)
+                    return qualifier.join(rng.choice(others), noun), shared
+    return None
+
+
 TEXT_SNIPPETS: dict[str, tuple[str, ...]] = {
     "default": ("Requested by phone", "Follow up next week", "Customer prefers mornings", "Handle with care",
                 "Priority customer", "Second attempt", "Needs manager sign-off", "Seasonal request"),
@@ -105,8 +185,7 @@ class ValueMaker:
         if kind == "code":
             return "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(6))
         if kind == "title":
-            nouns = TITLE_NOUNS.get(args, ("Item",))
-            return f"{rng.choice(TITLE_ADJ)} {rng.choice(nouns)}"
+            return make_title(args, rng)
         if kind == "text":
             pool = TEXT_SNIPPETS.get(args, TEXT_SNIPPETS["default"])
             return rng.choice(pool)

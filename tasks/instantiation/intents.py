@@ -142,6 +142,7 @@ class Context:
     unknowns: list[Unknown] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     near_misses: int = 1
+    contact: str | None = None  # the person who calls for a company customer ("Farah Larsen")
 
     @property
     def person(self) -> TableView:
@@ -161,6 +162,16 @@ class Context:
         col = self.catalog.name_column(self.person)
         return str(self.user_row.get(col)) if self.user_row and col else "the customer"
 
+    def caller(self) -> str:
+        """Who is on the line: the customer, or for a company customer its contact ("Farah Larsen
+        of Atlas Trading")."""
+        return f"{self.contact} of {self.user_name()}" if self.contact else self.user_name()
+
+    @property
+    def other_word(self) -> str:
+        """What the caller calls another customer they act for: a friend, or a partner company."""
+        return "partner company" if is_company(self.catalog, self.person) else "friend"
+
 
 class NotApplicable(Exception):
     """The intent needs something this domain (or this draw) does not have."""
@@ -172,12 +183,31 @@ def _first_last(rng: random.Random) -> tuple[str, str]:
     return rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
 
 
-NOT_PEOPLE = ("home", "household", "account holder", "account")
+NOT_PEOPLE = ("home", "household", "account holder", "account", "couple")  # a caller is one person
+
+
+def is_company(cat: Catalog, person: TableView) -> bool:
+    """The customers are companies (shippers named "Atlas Trading"): a contact person calls for one."""
+    return cat.name_column(person) == "company_name"
+
+
+def _unique_company(ctx: Context, column: str) -> str:
+    """A company name no row of the customers' table has (a new row is modelled on an existing one)."""
+    from environments.synthesis.values import COMPANY_A, COMPANY_B
+
+    taken = {str(r.get(column)) for r in ctx.rows.state.get(ctx.person.name, {}).values()}
+    free = [f"{a} {b}" for a in COMPANY_A for b in COMPANY_B if f"{a} {b}" not in taken]
+    return ctx.rng.choice(free)
 
 
 def customer_word(person: TableView) -> str:
     """What the customer is called: the person table's label when it names a person."""
     return "customer" if person.label in NOT_PEOPLE else person.label
+
+
+def possessive(name: str) -> str:
+    """"Goran Costa's", "Atlas Works'"."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 
 def article(word: str) -> str:
@@ -202,6 +232,8 @@ def make_customer(ctx: Context) -> dict[str, Any]:
     values: dict[str, Any] = {email_col: ctx.rows.unique_email(person, email_col, first, last)}
     if person.columns[name_col].get("type") in ("string", "text") and name_col in ("full_name", "owner_name"):
         values[name_col] = f"{first} {last}"
+    elif is_company(ctx.catalog, person):
+        values[name_col] = _unique_company(ctx, name_col)
     if person.machine and "active" in person.states:
         values["status"] = "active"
     row = ctx.rows.add(person.name, "the customer of the task", **values)
@@ -210,8 +242,15 @@ def make_customer(ctx: Context) -> dict[str, Any]:
     ctx.fact(Fact("email", f"It's {email}.", ["email", "e-mail", "mail", "address on", "account"],
                   f"Your e-mail address is {email}.", "Could you give me the e-mail address on your account?",
                   [email]))
-    ctx.fact(Fact("name", f"I'm {row[name_col]}.", ["your name", "full name", "who am i", "speaking with"],
-                  f"Your name is {row[name_col]}.", "May I have your name?", [row[name_col]], needed=False))
+    if is_company(ctx.catalog, person):  # the caller is the company's contact; the e-mail carries their name
+        ctx.contact = f"{first} {last}"
+        ctx.fact(Fact("name", f"I'm {ctx.contact}, calling for {row[name_col]}.",
+                      ["your name", "full name", "who am i", "speaking with", "company", "business"],
+                      f"Your name is {ctx.contact}; you look after the account of your company, {row[name_col]}.",
+                      "May I have your name and your company's?", [row[name_col]], needed=False))
+    else:
+        ctx.fact(Fact("name", f"I'm {row[name_col]}.", ["your name", "full name", "who am i", "speaking with"],
+                      f"Your name is {row[name_col]}.", "May I have your name?", [row[name_col]], needed=False))
     ctx.unknowns.append(Unknown("ids", ["id", "number", "reference", "code", "account number", "customer number"],
                                 "I don't have any reference number, sorry. You can look me up by my e-mail address.",
                                 f"You do not know your {customer_word(person)} number or any internal reference."))
@@ -234,6 +273,8 @@ def make_person(ctx: Context, why: str) -> dict[str, Any]:
         while f"{first} {last}" in taken:
             first, last = _first_last(ctx.rng)
         values[name_col] = f"{first} {last}"
+    elif name_col and is_company(ctx.catalog, person):
+        values[name_col] = _unique_company(ctx, name_col)
     return ctx.rows.add(person.name, why, **values)
 
 
@@ -397,21 +438,24 @@ def cancel_booking(ctx: Context, shape: BookingShape, variant: str = "write") ->
     if variant == "refusal_other":
         friend = make_person(ctx, "the friend whose booking the customer asks about")
         fname = str(friend.get(cat.name_column(ctx.person)))
+        whose = possessive(fname)
         if shape.own.through is not None:
             raise NotApplicable("friend's bookings through owned rows are not phrased")
         _, booking = _booking_rows(ctx, shape, friend, "confirmed", moment, "the friend's booking")
         words = say.say_instant(iso(moment), cat.today) if shape.when_table != b.name else say.say_date(moment.date(), cat.today)
-        ctx.fact(Fact("friend", f"My friend is {fname}.", ["friend", "whose", "their name", "who is"],
-                      f"Your friend is {fname}; they asked you to cancel it for them.", "What is your friend's name?",
+        fw = ctx.other_word
+        ctx.fact(Fact("friend", f"My {fw} is {fname}.", ["friend", "partner", "whose", "their name", "who is"],
+                      f"Your {fw} is {fname}; they asked you to cancel it for them.", f"What is your {fw}'s name?",
                       [fname], opening=True))
         when_fact(ctx, "when", b.label, iso(moment) if shape.when_table != b.name else None, moment.date().isoformat(), True)
         details = _when_details(iso(moment) if shape.when_table != b.name else None, moment.date().isoformat())
-        return {"kind": "refusal", "ask": f"I'd like to cancel my friend {fname}'s {b.label} on {words}. "
+        return {"kind": "refusal", "ask": f"I'd like to cancel my {fw} {whose} {b.label} on {words}. "
                                           "They asked me to do it for them.",
-                "restate": f"I'd like you to cancel {fname}'s {b.label} on {words}.",
-                "what": f"cancel your friend {fname}'s {b.label} on {words}",
-                "motive": ("they are busy today", "your friend is busy today"),
-                "goal": WriteGoal(-1, ["cancel", "call off"], details, [], f"cancel {fname}'s {b.label}", ""),
+                "restate": f"I'd like you to cancel {whose} {b.label} on {words}.",
+                "what": f"cancel your {fw} {whose} {b.label} on {words}",
+                "motive": (("their contact is away today", "their contact is away today") if fw != "friend" else
+                           ("they are busy today", "your friend is busy today")),
+                "goal": WriteGoal(-1, ["cancel", "call off"], details, [], f"cancel {whose} {b.label}", ""),
                 "swap": None,
                 "refusal": Refusal(
                     reason=f"only the account holder can change {article(b.label)} {b.label}, so {fname} has to contact us themselves",
@@ -758,30 +802,35 @@ def update_profile(ctx: Context, variant: str = "write") -> dict[str, Any]:
     tool = next((t for t in cat.view.tools_for("update", person.name)), None)
     if tool is None:
         raise NotApplicable("no profile update tool")
-    settable = [c for c in ("city", "phone", "address", "email") if c in tool.parameters["properties"]
+    email_col = cat.email_column(person)  # "email", or "contact_email" for a company's contact
+    settable = [c for c in ("city", "phone", "address", email_col) if c and c in tool.parameters["properties"]
                 and c in person.columns]
     if not settable:
         raise NotApplicable("no contact column can be changed")
     make_customer(ctx)
     column = ctx.rng.choice(settable)
     # The customer's words for the detail: never the column's own name (the leak audit checks).
-    words = {"city": "home town", "phone": "contact number", "address": "postal details", "email": "e-mail"}[column]
+    words = {"city": "home town", "phone": "contact number", "address": "postal details"}.get(column, "e-mail")
+    shown = column if column in ("city", "phone", "address", "email") else "e-mail"
     key = cat.key_param(tool, person.name)
     if variant == "refusal_other":
         friend = make_person(ctx, "the friend whose details the customer asks to change")
         fname = str(friend.get(cat.name_column(person)))
+        whose = possessive(fname)
         new, said, detail = _new_contact(ctx, column, friend)
-        ctx.fact(Fact("friend", f"My friend is {fname}.", ["friend", "whose", "their name", "who is"],
-                      f"Your friend {fname} asked you to update their {words}.", "What is your friend's name?", [fname],
+        fw = ctx.other_word
+        ctx.fact(Fact("friend", f"My {fw} is {fname}.", ["friend", "partner", "whose", "their name", "who is"],
+                      f"Your {fw} {fname} asked you to update their {words}.", f"What is your {fw}'s name?", [fname],
                       opening=True))
         ctx.fact(Fact("new_value", said.replace("I've", "They have").replace("My", "Their").replace("I now", "They now"),
                       ["new", "what should", "change it to", column, words], f"The new value is {new}.",
                       f"What is the new {words}?", [new]))
-        return {"kind": "refusal", "ask": f"Could you update my friend {fname}'s {words} on their account? "
+        return {"kind": "refusal", "ask": f"Could you update my {fw} {whose} {words} on their account? "
                                           "They asked me to.",
-                "goal": WriteGoal(-1, ["update", "change", "set"], [detail], [], f"update {fname}'s {words}", ""),
-                "restate": f"I'd like you to update {fname}'s {words}.", "what": f"update your friend {fname}'s {words}",
-                "motive": ("they don't have time today", "your friend does not have time today"), "swap": None,
+                "goal": WriteGoal(-1, ["update", "change", "set"], [detail], [], f"update {whose} {words}", ""),
+                "restate": f"I'd like you to update {whose} {words}.", "what": f"update your {fw} {whose} {words}",
+                "motive": (("their contact is away today", "their contact is away today") if fw != "friend" else
+                           ("they don't have time today", "your friend does not have time today")), "swap": None,
                 "refusal": Refusal(reason=f"only {fname} can change their own account details",
                                    keywords=REFUSE_OTHER, forbidden={"tool": tool.name, "args": {key: friend[person.pk], column: new}},
                                    by="policy", rule="another person")}
@@ -790,9 +839,8 @@ def update_profile(ctx: Context, variant: str = "write") -> dict[str, Any]:
                   f"Your new {words} is {new}.", f"What is the new {words}?", [new]))
     step = ctx.chain.add(tool, {key: ctx.chain.user, column: new})
     goal = WriteGoal(step, ["update", "change", "set", "replace", "edit"], [detail], [],
-                     f"update your {column} to {new}", f"Your {column} is now {new}.")
+                     f"update your {shown} to {new}", f"Your {shown} is now {new}.")
     other = make_person(ctx, "near miss: another customer (a different e-mail address)")
-    email_col = cat.email_column(person)
     return {"kind": "write", "goal": goal, "ask": f"I need to update my {words} on my account.",
             "restate": f"I just need my {words} updated.", "motive": ("my details have changed", "your details changed"),
             "what": f"update your {words}", "swap": [[ctx.user_row[email_col], other[email_col]]]}
@@ -929,13 +977,13 @@ def _point_at(ctx: Context, table: str) -> tuple[dict[str, Any], str, str, str]:
     name = ctx.rng.choice(unique)
     row = next(r for r in rows if str(r.get(name_col)) == name)
     tool, param = cat.search(table, "contains", name_col)
-    word = max(name.split(), key=len)
     # A near miss the same search finds: another row whose name shares the searched word.
-    from environments.synthesis.values import TITLE_ADJ
+    from environments.synthesis.values import title_twin
 
-    twin = " ".join(ctx.rng.choice([a for a in TITLE_ADJ if a not in name]) if w != word else w for w in name.split())
-    if twin == name or twin in counts:
+    twinned = title_twin(name, ctx.rng)
+    if twinned is None or twinned[0] in counts:
         raise NotApplicable("no near miss can be named")
+    twin, word = twinned
     ctx.rows.add(table, f"near miss: another {t.label} with a similar name", **{name_col: twin})
     counts[twin] = 1
     unique.append(twin)

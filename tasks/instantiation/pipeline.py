@@ -330,7 +330,7 @@ class Instantiator:
         answers: list[Answer] = [p["answer"] for p in parts if "answer" in p]
         refusal = next((p["refusal"] for p in parts if p.get("refusal")), None)
         person = ctx.person
-        name = ctx.user_name()
+        name = ctx.caller()
         whats = " and ".join(p["what"] for p in parts)
         reason = f"You want to {parts[0]['what']}" + (f" because {motive_second}" if motive_second else "") + "".join(
             f"; you also want to {p['what']}" for p in parts[1:]) + "."

@@ -9,6 +9,7 @@ from tasks.audit import leaks, unreachable
 from tasks.instantiation import COMPLEXITY
 from tasks.instantiation.pipeline import GateSettings, complexity_score, gate_score
 from tasks.spec import build_task_spec
+from tests.tasks.conftest import Engine
 
 SCENARIO_FIELDS = {"domain", "reason_for_call", "known_info", "unknown_info", "task_instructions"}
 
@@ -236,3 +237,29 @@ def test_a_day_is_known_as_said_and_free_text_is_quoted():
                                                   "Which day was it worked on?")
     assert note.known == 'The note is "Sprint planning".'
     assert (hours.say, hours.known, hours.question) == ("0.5.", "It is 0.5 hours.", "How many hours?")
+
+
+def test_a_company_customer_is_a_contact_person_calling_for_a_company_of_its_own():
+    """A shipper is a company: its contact calls ("Aiko Moreau of Summit Works"), never "Your name is
+    Summit Works", the company's name is no other shipper's, and the contact can change the account's
+    contact e-mail (a column not named "email")."""
+    courier = Engine(seed=1017)  # a courier service: its customers are shippers with a company name
+    try:
+        assert courier.view.tables.get("shippers") or courier.view.tables.get("senders")
+        draft, _spec = courier.task(intent="update_profile", kind="write")
+        person = draft.user_profile["table"]
+        row = draft.s0[person][draft.user_profile["pk"]]
+        company = row["company_name"]
+        persona = draft.user_scenario["persona"]
+        known = draft.user_scenario["instructions"]["known_info"]
+        contact = persona.split(" of ")[0]
+        assert persona.startswith(f"{contact} of {company}, a ") and contact != company
+        assert f"Your name is {company}." not in known and f"your company, {company}" in known
+        local = row[next(c for c in row if "email" in c)].split("@")[0].rstrip("0123456789")
+        assert local == contact.lower().replace(" ", ".")  # the account's e-mail is the contact's own
+        assert [r["company_name"] for r in draft.s0[person].values()].count(company) == 1
+        call = draft.gold_calls[-1]
+        assert call["tool"].startswith("update_") and set(call["args"]) - {f"{person[:-1]}_id"} == {"contact_email"}
+        assert call["args"]["contact_email"].split("@")[0] == local
+    finally:
+        courier.close()

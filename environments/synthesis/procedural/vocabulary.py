@@ -280,7 +280,7 @@ SECTORS: tuple[Sector, ...] = (
         T("vendor_payments", "vendor payment", "vpy", "payment", "amount:money(50,15000) method:enum(card,transfer,check) paid_at:created", parents="vendor_invoice"),
         T("tasting_sessions|workshops", "tasting session|workshop", "tst", "resource", "starts_at:future_dt places_left:capacity(2,20)", parents="vendor", machine="resource"),
         T("session_signups", "session signup", "ssu", "booking", "quantity:int(1,4) created_at:created", parents="client tasting_session", machine="booking"),
-        T("checklist_tasks", "checklist task", "ckt", "record", "title:title(task) due_on:future_date", parents="event", machine="task"),
+        T("checklist_tasks", "checklist task", "ckt", "record", "title:title(checklist) due_on:future_date", parents="event", machine="task"),
     )),
     Sector("pet_care", ("Pet Care Center", "Veterinary Practice", "Dog Daycare", "Pet Hotel"),
            "owners register pets, book grooming and daycare slots, buy supplies and pay bills",
