@@ -118,7 +118,7 @@ TITLE_QUALIFIERS: dict[str, TitleQualifier] = {
     "episode": TitleQualifier(("Part 1", "Part 2", "Part 3", "Part 4"), before=False),
     "show": TitleQualifier(("Season 1", "Season 2", "Season 3", "Season 4"), before=False),
     "job": TitleQualifier(("Senior", "Junior", "Lead", "Remote", "Part-time", "Graduate")),
-    "event": TitleQualifier(("2026", "Spring", "Autumn", "Winter", "Charity")),
+    "event": TitleQualifier(("Charity", "Family", "Community", "Alumni", "Staff")),
     "portfolio": TitleQualifier(("Joint", "Personal", "Family", "Long-term", "Ethical")),
     "product": TitleQualifier(("Classic", "Deluxe", "Compact", "Premium", "Basic")),
     "petsupply": TitleQualifier(("Small", "Large", "Puppy", "Senior", "Travel")),
@@ -137,9 +137,10 @@ def make_title(kind: str, rng: random.Random) -> str:
 
 
 def title_twin(name: str, rng: random.Random) -> tuple[str, str] | None:
-    """A title of the same kind that differs from ``name`` only in its qualifier, and the word both
+    """A name of the same kind that differs from ``name`` only in its qualifier, and the word both
     share (what a search by part of the name finds both by): ("Hallway Light", "Light") for
-    "Kitchen Light". None when ``name`` is no generated title or its kind has no qualifiers."""
+    "Kitchen Light", ("Oak Works", "Works") for the company "Harbor Works". None when ``name`` is a
+    single word (a pet's "Biscuit")."""
     for kind, nouns in TITLE_NOUNS.items():
         qualifier = TITLE_QUALIFIERS.get(kind, DEFAULT_QUALIFIER)
         for noun in nouns:
@@ -148,7 +149,16 @@ def title_twin(name: str, rng: random.Random) -> tuple[str, str] | None:
                     others = [w for w in qualifier.words if w != word]
                     shared = max(noun.replace("-", " ").split(), key=len)
                     return qualifier.join(rng.choice(others), noun), shared
-    return None
+    first, _, rest = name.partition(" ")
+    if first in COMPANY_A and rest in COMPANY_B:  # "Harbor Works" -> "Oak Works"
+        return f"{rng.choice([a for a in COMPANY_A if a != first])} {rest}", rest
+    words = name.split()
+    if len(words) < 2:
+        return None
+    # a name of another origin (an LLM's fixture): keep its longest word, put adjectives around it
+    shared = max(words, key=len)
+    twin = " ".join(w if w == shared else rng.choice([a for a in TITLE_ADJ if a not in name]) for w in words)
+    return (twin, shared) if twin != name else None
 
 
 TEXT_SNIPPETS: dict[str, tuple[str, ...]] = {

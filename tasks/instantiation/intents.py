@@ -503,6 +503,19 @@ def cancel_booking(ctx: Context, shape: BookingShape, variant: str = "write") ->
     return result
 
 
+def booking_object(label: str, quantity: int = 1) -> str:
+    """What a customer books, in their words: "the visit slot", but "a place at the training
+    session", "two places in the flash sale", "a place on the tour"."""
+    if label.endswith("slot") or label.startswith("room"):
+        return f"the {label}"
+    places = "a place" if quantity == 1 else say.say_quantity(quantity, "place")
+    if any(w in label for w in ("sale", "promotion", "room", "cohort", "class")):
+        return f"{places} in the {label}"
+    if any(w in label for w in ("tour", "excursion", "trip", "cruise")):
+        return f"{places} on the {label}"
+    return f"{places} at the {label}"
+
+
 def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str, Any]:
     """Book places on a resource at a time the customer names (refusal: it is full)."""
     cat, b, r = ctx.catalog, shape.booking, shape.resource
@@ -554,9 +567,11 @@ def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str,
                                                        "register"], details, [Detail("time", iso(near))],
                      f"book {say.say_quantity(quantity, 'place')} on the {r.label} on {words}",
                      f"You are booked on the {r.label} on {words}.")
-    ask = f"I'd like to book the {r.label} on {words}." if opening_has_when else f"I'd like to book {article(r.label)} {r.label}."
-    result = {"kind": "write", "goal": goal, "ask": ask, "restate": f"I'd like to book the {r.label} on {words}.",
-              "motive": ctx.rng.choice(BOOK_MOTIVES), "what": f"book the {r.label} on {words}",
+    thing = booking_object(r.label, quantity)
+    some = thing if not thing.startswith("the ") else f"{article(r.label)} {r.label}"
+    ask = f"I'd like to book {thing} on {words}." if opening_has_when else f"I'd like to book {some}."
+    result = {"kind": "write", "goal": goal, "ask": ask, "restate": f"I'd like to book {thing} on {words}.",
+              "motive": ctx.rng.choice(BOOK_MOTIVES), "what": f"book {thing} on {words}",
               "swap": [[iso(moment), iso(near)]]}
     if variant == "refusal_full":
         literal = {k: (resource[r.pk] if _key_target(cat, tool, k) == r.name else

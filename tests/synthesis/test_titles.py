@@ -30,4 +30,6 @@ def test_the_qualifier_is_the_one_its_kind_uses():
     assert make_title("channel", rng).split("-")[0] in TITLE_QUALIFIERS["channel"].words
     job = make_title("job", rng)
     assert job.split()[0] in TITLE_QUALIFIERS["job"].words and job.split(" ", 1)[1] in TITLE_NOUNS["job"]
-    assert title_twin("Not a generated title", rng) is None
+    assert title_twin("Harbor Works", rng)[1] == "Works" and title_twin("Biscuit", rng) is None
+    twin, shared = title_twin("Lakeside Spa Retreat", rng)  # a name from elsewhere: its longest word stays
+    assert shared == "Lakeside" and twin.startswith("Lakeside ") and twin != "Lakeside Spa Retreat"

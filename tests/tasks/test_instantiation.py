@@ -263,3 +263,13 @@ def test_a_company_customer_is_a_contact_person_calling_for_a_company_of_its_own
         assert call["args"]["contact_email"].split("@")[0] == local
     finally:
         courier.close()
+
+
+def test_a_customer_books_a_slot_or_a_place_at_an_event_in_their_own_words():
+    from tasks.instantiation.intents import booking_object
+
+    assert booking_object("visit slot") == "the visit slot"
+    assert booking_object("training session") == "a place at the training session"
+    assert booking_object("flash sale", 2) == "two places in the flash sale"
+    assert booking_object("audio room") == "a place in the audio room"
+    assert booking_object("tour") == "a place on the tour"
