@@ -553,9 +553,11 @@ def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str,
             args[param] = pick(found, {shape.when_col: iso(moment)}, r.pk)
         elif param == "quantity":
             args[param] = quantity
+            # "a place at the practice" in the opening already says how many
             ctx.fact(Fact("places", f"{say.say_quantity(quantity, 'place').capitalize()}, please.",
                           ["how many", "places", "people", "seats", "spots"], f"You want {say.say_quantity(quantity, 'place')}.",
-                          "How many places would you like?", [quantity]))
+                          "How many places would you like?", [quantity],
+                          opening=not booking_object(r.label, quantity).startswith("the ")))
         elif param in tool.required:
             value = _value_for(ctx, b, param, pschema, template)
             args[param] = value

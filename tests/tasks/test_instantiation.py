@@ -268,6 +268,17 @@ def test_a_company_customer_is_a_contact_person_calling_for_a_company_of_its_own
 def test_a_customer_books_a_slot_or_a_place_at_an_event_in_their_own_words():
     from tasks.instantiation.intents import booking_object
 
+    store = Engine(seed=1004)  # an online store: a customer books places in a flash sale
+    try:
+        draft, _spec = store.task(kind="write", intent="book")
+    finally:
+        store.close()
+    places = next(f for f in draft.script["facts"] if f["key"] == "places")
+    said = "a place" if places["values"] == [1] else "two places"
+    assert draft.script["opening"].startswith(("Hi", "Hello", "Good")) and "in the flash sale" in draft.script["opening"]
+    assert said in draft.script["opening"] or said in draft.user_scenario["instructions"]["reason_for_call"]
+    assert places["opening"], "how many was said with the thing booked: a careful agent need not ask again"
+
     assert booking_object("visit slot") == "the visit slot"
     assert booking_object("training session") == "a place at the training session"
     assert booking_object("flash sale", 2) == "two places in the flash sale"
