@@ -848,7 +848,8 @@ def update_profile(ctx: Context, variant: str = "write") -> dict[str, Any]:
                 "restate": f"I'd like you to update {whose} {words}.", "what": f"update your {fw} {whose} {words}",
                 "motive": (("their contact is away today", "their contact is away today") if fw != "friend" else
                            ("they don't have time today", "your friend does not have time today")), "swap": None,
-                "refusal": Refusal(reason=f"only {fname} can change their own account details",
+                "refusal": Refusal(reason=(f"only {fname} can change their own account details" if fw == "friend" else
+                                           f"only {possessive(fname)} own contact can change its account details"),
                                    keywords=REFUSE_OTHER, forbidden={"tool": tool.name, "args": {key: friend[person.pk], column: new}},
                                    by="policy", rule="another person")}
     new, said, detail = _new_contact(ctx, column, ctx.user_row)

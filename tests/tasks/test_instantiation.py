@@ -261,6 +261,9 @@ def test_a_company_customer_is_a_contact_person_calling_for_a_company_of_its_own
         call = draft.gold_calls[-1]
         assert call["tool"].startswith("update_") and set(call["args"]) - {f"{person[:-1]}_id"} == {"contact_email"}
         assert call["args"]["contact_email"].split("@")[0] == local
+        other, _spec = courier.task(intent="update_friends_profile", kind="refusal")
+        assert "your partner company " in other.user_scenario["instructions"]["reason_for_call"]
+        assert other.script["refusal"]["reason"].endswith("own contact can change its account details")
     finally:
         courier.close()
 
