@@ -732,6 +732,7 @@ def export_file(export: Export, part: str = "data") -> Path | None:
 REPLAY_STEPS_PER_PAGE = 50
 REPLAY_EXCERPT_CHARS = 240  # of a message in a step's header line
 REPLAY_ARGS_EXCERPT_CHARS = 160  # of a tool call's arguments in its header line
+GOLD_ARGS_SHOWN_CHARS = 300  # of the arguments beside the gold chain (the step itself shows them all)
 REPLAY_PREVIEW_CHARS = 5000  # longer text in a step body is collapsed behind "show all"
 REPLAY_DIFF_ROWS = 40  # rows per section of a step's diff before "show all"
 REPLAY_FINAL_ROWS = 60  # rows per table in the final-state panel
@@ -761,6 +762,11 @@ def _shown(value: Any) -> str:
     if isinstance(value, str):
         return value if value else '""'
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _clipped(text: str, limit: int = GOLD_ARGS_SHOWN_CHARS) -> str:
+    """At most ``limit`` characters, the cut marked with how long the whole is."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def _pretty(value: Any) -> str:
@@ -890,10 +896,10 @@ def gold_beside_calls(run: Run, summaries: list[dict[str, Any]]) -> dict[str, An
         if match is not None:
             used.add(match["index"])
             position = calls.index(match) + 1
-        rows.append({"n": n + 1, "tool": step["tool"], "args": _shown(args),
+        rows.append({"n": n + 1, "tool": step["tool"], "args": _clipped(_shown(args)),
                      "step": match["index"] if match else None,
                      "same_args": match is not None and arguments.get(match["index"]) == args,
-                     "agent_args": _shown(arguments.get(match["index"])) if match else ""})
+                     "agent_args": _clipped(_shown(arguments.get(match["index"]))) if match else ""})
     others = [c for c in calls if c["index"] not in used]
     return {"rows": rows, "others": others[:200], "others_total": len(others), "calls": len(calls)}
 

@@ -348,3 +348,19 @@ def test_a_contradictory_stored_breakdown_is_not_believed_piecemeal():
     assert "Every table (1)" in body
     final = client.get(f"/runs/{run.pk}/final-state/").content.decode()
     assert "does not match the stored states" in final and f"{table}[{pk}].{column}" in final
+
+
+def test_the_gold_panel_clips_long_arguments_and_links_the_step_that_holds_them_all():
+    import json
+
+    task = stored_tasks(seed=25, per_domain=1)[0]
+    gold_tool = task.gold_chain[0]["tool"]
+    arguments = {"q": "y" * 3000}
+    run = Run.objects.create(task=task, agent="random", trial=1, reward=0.0, termination="max_steps", step_count=1,
+                             final_state=task.s0, breakdown={})
+    RunStep.objects.create(run=run, index=0, kind="tool_call", tool=gold_tool, arguments=arguments, outcome="success",
+                           observation="{}", diff={}, content="")
+    body = page_client().get(f"/runs/{run.pk}/").content.decode()
+    assert "y" * selectors.GOLD_ARGS_SHOWN_CHARS not in body
+    assert f"… ({len(json.dumps(arguments)):,} characters)" in body
+    assert 'href="?step=0#step-0"' in body  # the step itself shows them all
