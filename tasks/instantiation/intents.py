@@ -41,6 +41,11 @@ BOOK_MOTIVES = (("I've been meaning to arrange it for a while", "you have been m
                 ("my plans for that day just freed up", "your plans for that day just freed up"))
 PAY_MOTIVES = (("I'd like to settle it before it's overdue", "you want to settle it before it is overdue"),
                ("I just got a reminder by post", "you got a reminder by post"))
+RESCHEDULE_MOTIVES = (("something came up that day", "something came up that day"),
+                      ("the new time suits me better", "the new time suits you better"),
+                      ("I have to work that day after all", "you have to work that day after all"))
+FULL_WORDS = ["full", "fully booked", "no places", "no seats", "no spots", "none left", "no availability",
+              "not available", "sold out", "no more", "no space", "not enough", "no capacity", "no free", "booked up"]
 QUESTION_MOTIVES = (("I'm planning my budget", "you are planning your budget"),
                     ("I want to be prepared", "you want to be prepared"))
 POLICY_OWN_RULE = ("another person", "someone else", "own records", "other customers", "another customer")
@@ -379,7 +384,8 @@ def booking_shapes(cat: Catalog) -> list[BookingShape]:
 
 def _booking_rows(ctx: Context, shape: BookingShape, owner: dict[str, Any], status: str, moment: dt.datetime,
                   why: str, quantity: int = 1, resource: dict[str, Any] | None = None,
-                  resource_values: dict[str, Any] | None = None) -> tuple[dict, dict]:
+                  resource_values: dict[str, Any] | None = None,
+                  booking_values: dict[str, Any] | None = None) -> tuple[dict, dict]:
     """A resource (unless given) and a booking of ``owner`` on it at ``moment``."""
     b, r = shape.booking, shape.resource
     if resource is None:
@@ -392,8 +398,8 @@ def _booking_rows(ctx: Context, shape: BookingShape, owner: dict[str, Any], stat
         if shape.capacity:
             values[shape.capacity] = ctx.rng.randint(2, 6)
         resource = ctx.rows.add(r.name, f"the {r.label} of {why}", **values)
-    bvalues: dict[str, Any] = {shape.rfk: resource[r.pk], shape.own.fk: owner[ctx.catalog.tables[
-        shape.own.through or ctx.person.name].pk], "status": status}
+    bvalues: dict[str, Any] = {**(booking_values or {}), shape.rfk: resource[r.pk], shape.own.fk: owner[
+        ctx.catalog.tables[shape.own.through or ctx.person.name].pk], "status": status}
     if "quantity" in b.columns:
         bvalues["quantity"] = quantity
     if shape.when_table == b.name:
@@ -581,11 +587,114 @@ def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str,
                        owner[cat.tables[shape.own.through].pk] if shape.own.through and _key_target(cat, tool, k) == shape.own.through
                        else v) for k, v in args.items()}
         result.update(kind="refusal",
-                      refusal=Refusal(reason=f"the {r.label} on {words} is full: it has no places left",
-                                      keywords=["full", "fully booked", "no places", "no seats", "no spots", "none left",
-                                                "no availability", "not available", "sold out", "no more", "no space",
-                                                "not enough", "no capacity", "no free", "booked up"],
+                      refusal=Refusal(reason=f"the {r.label} on {words} is full, with no places left",
+                                      keywords=FULL_WORDS,
                                       forbidden={"tool": tool.name, "args": literal}, by="tool", rule="places left"))
+    return result
+
+
+def reschedule(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str, Any]:
+    """Move one of the customer's bookings to another time. The policy's way: check that the new
+    slot can take the booking, then cancel the old booking and book the new slot, with the same
+    places and details (refusal: the new slot is full, so the old booking must stay as it is; an
+    agent that cancels first loses the customer's booking)."""
+    cat, b, r = ctx.catalog, shape.booking, shape.resource
+    cancel, book_tool = cat.writer("cancel_booking", b.name), cat.writer("book", b.name)
+    if cancel is None or book_tool is None or shape.search is None or shape.capacity is None:
+        raise NotApplicable("no way to move a booking in this domain")
+    make_customer(ctx)
+    owner_key, owner = owner_ref(ctx, shape.own, b.label)
+    owner_pk = owner[cat.tables[shape.own.through or ctx.person.name].pk]
+    old = _future_slot(ctx)
+    near_old = old + dt.timedelta(days=ctx.rng.randint(1, 9), hours=ctx.rng.choice((-2, -1, 1, 3)))
+    near_olds = [near_old + dt.timedelta(days=7 * k) for k in range(ctx.near_misses)]
+    new = _future_slot(ctx)
+    while new.date() in {old.date(), *(m.date() for m in near_olds)}:  # each day holds one thing to find
+        new = _future_slot(ctx)
+    near_new = new + dt.timedelta(hours=ctx.rng.choice((-3, -2, 2, 3)))
+    props = book_tool.parameters["properties"]
+    limit = next((s.get("max") for s in book_tool.contract["steps"] if s.get("param") == "quantity" and "max" in s), 1)
+    quantity = ctx.rng.randint(1, min(2, limit)) if "quantity" in props else 1
+    template = next(iter((ctx.rows.state.get(b.name) or {}).values()), {})
+    kept: dict[str, Any] = {}  # what the booking was made with (a visit's reason) goes to the new one unchanged
+    for param, pschema in props.items():
+        if param in book_tool.required and param != "quantity" and _key_target(cat, book_tool, param) is None:
+            kept[param] = _value_for(ctx, b, param, pschema, template)
+    _, booking = _booking_rows(ctx, shape, owner, ctx.rng.choice(OPEN_BOOKING), old,
+                               f"the customer's {b.label} to be moved", quantity=quantity,
+                               booking_values={k: v for k, v in kept.items() if k in b.columns})
+    for moment in near_olds:
+        _booking_rows(ctx, shape, owner, ctx.rng.choice(OPEN_BOOKING), moment, f"near miss: the customer's other {b.label}")
+    values = {shape.when_col: iso(new), shape.capacity: 0 if variant == "refusal_full" else quantity + ctx.rng.randint(0, 3)}
+    if r.machine and "open" in r.states:
+        values["status"] = "open"
+    _clear_instant(ctx, r.name, shape.when_col, iso(new))
+    wanted = ctx.rows.add(r.name, f"the {r.label} the customer wants to move to", **values)
+    _clear_instant(ctx, r.name, shape.when_col, iso(near_new))
+    ctx.rows.add(r.name, f"near miss: another {r.label} that day", **{**values, shape.when_col: iso(near_new),
+                                                                       shape.capacity: 4})
+
+    # The careful agent's chain: the booking, then the new slot and its places, then both writes.
+    booking_key = _find_booking(ctx, shape, owner_key, old)
+    search_tool, day_param = shape.search
+    found = ctx.chain.add(search_tool, {day_param: new.date().isoformat()})
+    old_words, new_words = say.say_instant(iso(old), cat.today), say.say_instant(iso(new), cat.today)
+    opening_has_when = ctx.rng.random() < 0.6 or variant != "write"
+    when_fact(ctx, "when", b.label, iso(old), None, opening_has_when)
+    ctx.fact(Fact("new_when", f"To {new_words}.", ["move it to", "move to", "moved to", "new time", "new date",
+                                                  "new slot", "instead", "to when", "rather", "prefer", "reschedule"],
+                  f"You want to move it to the {r.label} on {new_words}.", "When would you like to move it to?",
+                  [iso(new), iso(new)[:10]], opening=opening_has_when))
+    if "quantity" in props:  # on the booking already: a careful agent keeps it without asking
+        ctx.fact(Fact("places", f"{say.say_quantity(quantity, 'place').capitalize()}, as before.",
+                      ["how many", "places", "people", "seats", "spots"],
+                      f"Your {b.label} is for {say.say_quantity(quantity, 'place')}; you want the same.",
+                      "How many places would you like?", [quantity], needed=False))
+    args: dict[str, Any] = {}
+    literal: dict[str, Any] = {}
+    for param in props:
+        target = _key_target(cat, book_tool, param)
+        if target == ctx.person.name:
+            args[param], literal[param] = ctx.chain.user, ctx.user_row[ctx.person.pk]
+        elif shape.own.through and target == shape.own.through:
+            args[param], literal[param] = owner_key, owner_pk
+        elif target == r.name:
+            args[param], literal[param] = pick(found, {shape.when_col: iso(new)}, r.pk), wanted[r.pk]
+        elif param == "quantity":
+            args[param] = literal[param] = quantity
+        elif param in kept:
+            args[param] = literal[param] = kept[param]
+            _describe_value_fact(ctx, b, param, props[param], kept[param])
+            for f in ctx.facts:  # it is on the booking already
+                if f.key.split("#")[0] == f"{b.name}.{param}" and f.values == [kept[param]]:
+                    f.needed = False
+    ctx.targets.append(_booking_target(ctx, shape, booking, owner_pk, old, f"the customer's {b.label} on {old_words}"))
+    ctx.targets.append(Target(r.name, wanted[r.pk], {shape.when_col: iso(new)}, [], f"the {r.label} on {new_words}"))
+    swap = [[iso(old), iso(near_old)], [old.date().isoformat(), near_old.date().isoformat()], [iso(new), iso(near_new)]]
+    move = f"move your {b.label} on {old_words} to {new_words}"
+    ask = (f"I'd like to move my {b.label} on {old_words} to {new_words}." if opening_has_when
+           else f"I need to move one of my {b.label}s to another time.")
+    result: dict[str, Any] = {"kind": "write", "ask": ask, "restate": f"I'd like to move my {b.label} on {old_words} to "
+                                                                      f"{new_words}.",
+                              "motive": ctx.rng.choice(RESCHEDULE_MOTIVES), "what": move, "swap": swap}
+    if variant == "refusal_full":
+        result.update(kind="refusal", goal=WriteGoal(-1, ["move", "reschedule", "change"], _when_details(iso(new), None),
+                                                     [], move, ""),
+                      refusal=Refusal(reason=f"the {r.label} on {new_words} is full, with no places left, so your "
+                                             f"{b.label} on {old_words} stays as it is",
+                                      keywords=FULL_WORDS, forbidden={"tool": book_tool.name, "args": literal},
+                                      by="tool", rule="places left"))
+        return result
+    cancel_step = ctx.chain.add(cancel, {cat.key_param(cancel, b.name): booking_key})
+    book_step = ctx.chain.add(book_tool, args)
+    result["goals"] = [
+        WriteGoal(cancel_step, ["cancel", "call off", "cancellation"], _when_details(iso(old), None),
+                  _when_details(iso(near_old), None)[:1], f"cancel your {b.label} on {old_words}",
+                  f"Your {b.label} on {old_words} is now cancelled."),
+        WriteGoal(book_step, ["book", "reserve", "booking", "reservation"],
+                  [Detail("date", new.date().isoformat()), Detail("time", iso(new))], [Detail("time", iso(near_new))],
+                  f"book {booking_object(r.label, quantity)} on {new_words} in its place",
+                  f"You are booked on the {r.label} on {new_words} instead.")]
     return result
 
 
@@ -1136,6 +1245,10 @@ def library(cat: Catalog) -> list[Intent]:
         if cat.writer("book", label) and shape.search and shape.capacity:
             intents.append(Intent(f"book:{label}", "write", lambda c, s=shape: book(c, s)))
             intents.append(Intent(f"book_full:{label}", "refusal", lambda c, s=shape: book(c, s, "refusal_full")))
+            if cat.writer("cancel_booking", label):
+                intents.append(Intent(f"reschedule:{label}", "write", lambda c, s=shape: reschedule(c, s)))
+                intents.append(Intent(f"reschedule_full:{label}", "refusal",
+                                      lambda c, s=shape: reschedule(c, s, "refusal_full")))
         if shape.search:
             intents.append(Intent(f"ask_booking_provider:{label}", "question", lambda c, s=shape: booking_question(c, s)))
     for shape in bill_shapes(cat):

@@ -142,24 +142,27 @@ def run_chain(sandbox: Sandbox, chain: list[dict[str, Any]], state: dict[str, An
 
 
 def _distractors(view: DomainView, s0: dict[str, Any], tables: list[str], per_table: int,
-                 rng: random.Random) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """Schema-valid extra rows: each column drawn from another row of the same table."""
+                 rng: random.Random, avoid: set[tuple[str, str]] | None = None) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Schema-valid extra rows: each column drawn from another row of the same table, never from the
+    rows in ``avoid`` (the task's own: a distractor must not carry the customer's name or company)."""
     state = statekit.copy_state(s0)
     added: list[dict[str, str]] = []
     for table in tables:
-        rows = list(state.get(table, {}).values())
+        rows = [row for pk, row in state.get(table, {}).items() if (table, pk) not in (avoid or set())]
         info = view.tables.get(table, {})
         if not rows or not info:
             continue
         pk_col = info["pk"]
         for _ in range(per_table):
-            row = {col: rng.choice(rows).get(col) for col in rows[0]}
-            pk = f"{str(row[pk_col]).split('_')[0]}_dx{rng.getrandbits(28):07x}"
-            row[pk_col] = pk
-            state[table][pk] = row
-            added.append({"table": table, "pk": pk, "why": "orthogonal distractor"})
-    if statekit.validate_rows(view.schema, state):
-        return s0, []
+            for _attempt in range(3):  # a drawn row may repeat a unique value (an e-mail): draw again
+                row = {col: rng.choice(rows).get(col) for col in rows[0]}
+                pk = f"{str(row[pk_col]).split('_')[0]}_dx{rng.getrandbits(28):07x}"
+                row[pk_col] = pk
+                state[table][pk] = row
+                if not statekit.validate_rows(view.schema, state):
+                    added.append({"table": table, "pk": pk, "why": "orthogonal distractor"})
+                    break
+                del state[table][pk]
     return state, added
 
 
@@ -326,7 +329,7 @@ class Instantiator:
         if motive_first and len(parts) == 1 and rng.random() < 0.6:
             opening += f" {_capital(motive_first)}."
         goal = " ".join(p["restate"] for p in parts)
-        writes = [p["goal"] for p in parts if "goal" in p]
+        writes = [g for p in parts for g in p.get("goals", [p["goal"]] if "goal" in p else [])]
         answers: list[Answer] = [p["answer"] for p in parts if "answer" in p]
         refusal = next((p["refusal"] for p in parts if p.get("refusal")), None)
         person = ctx.person
@@ -392,15 +395,34 @@ class Instantiator:
         distractors: list[dict[str, str]] = []
         # Table by table: keep a table's distractors only if the gold chain reads and writes
         # exactly the same with them (they are functionally orthogonal to the goal).
-        for table in touched:
-            candidate, added = _distractors(self.view, s0, [table], COMPLEXITY[complexity]["distractors"], rng)
-            if not added:
-                continue
+        own_rows = {(r["table"], r["pk"]) for r in plan.rows_added}
+
+        def unchanged(candidate: dict[str, Any]) -> dict[str, Any] | None:
             again = run_chain(self.sandbox, chain, candidate)
             if again is not None and [r.get("value") for r in again["results"]] == outputs and \
                     statekit.diff_states(candidate, again["state"]) == gold_diff:
+                return again
+            return None
+
+        for table in touched:
+            candidate, added = _distractors(self.view, s0, [table], COMPLEXITY[complexity]["distractors"], rng,
+                                            own_rows)
+            if not added:
+                continue
+            again = unchanged(candidate)
+            if again is not None:
                 s0, run = candidate, again
                 distractors.extend(added)
+                continue
+            # One of them changes what the gold chain sees (another bill of this customer): keep the
+            # others, one at a time, so a hard task still gets its share.
+            for row in added:
+                one = statekit.copy_state(s0)
+                one[row["table"]][row["pk"]] = candidate[row["table"]][row["pk"]]
+                again = unchanged(one)
+                if again is not None:
+                    s0, run = one, again
+                    distractors.append(row)
         s0, run, added = self.more_distractors(plan, s0, run, outputs, gold_diff)
         distractors.extend(added)
         outputs = [r.get("value") for r in run["results"]]

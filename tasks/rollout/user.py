@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 
-from tasks.instantiation.plan import Detail, Script, WriteGoal
+from tasks.instantiation.plan import Detail, Fact, Script, WriteGoal
 from tasks.phrasing import (asks_confirmation, contains_any, contains_word, mentions, mentions_date, mentions_instant,
                             mentions_time, refuses)
 
@@ -112,9 +112,12 @@ class ScriptedUser:
     def _asked_fact(self, text: str) -> str | None:
         if not contains_any(text, ASK_CUES):
             return None
-        matching = [f for f in self.script.facts if any(contains_word(text, w) for w in f.asked_by)]
+        def cue(fact: Fact) -> int:  # the longest of its cues the message holds: "move it to" beats "which"
+            return max((len(w) for w in fact.asked_by if contains_word(text, w)), default=0)
+
+        matching = [f for f in self.script.facts if cue(f)]
         fresh = [f for f in matching if f.key not in self.given]
-        fact = (fresh or matching or [None])[0]
+        fact = max(fresh or matching, key=cue) if matching else None
         if fact is not None:
             self.given.add(fact.key)
             return fact.say
@@ -129,14 +132,15 @@ class ScriptedUser:
         if not (asks_confirmation(text) and (contains_any(text, ACTION_WORDS) or contains_any(text, wanted))):
             return None
         wishes = self.script.writes
-        for goal in wishes:
-            if goal.step not in self.confirmed and self._names_goal(text, goal):
-                self.confirmed.add(goal.step)
-                return self._pick(YES)
-        for goal in wishes:
-            if goal.step in self.confirmed and self._names_goal(text, goal):
-                return self._pick(YES)  # asked again for the same change: still yes
-        if any(contains_any(text, g.verbs) and any(_detail_said(text, d) for d in g.wrong) for g in wishes):
+        # One message may propose several changes (cancel the old booking, book the new one): yes
+        # only when every change it names is a wanted one, none of them on a near miss.
+        named = [goal.step for goal in wishes if self._names_goal(text, goal)]
+        near_miss = any(g.step not in named and contains_any(text, g.verbs) and any(_detail_said(text, d) for d in g.wrong)
+                        for g in wishes)
+        if named and not near_miss:
+            self.confirmed.update(named)
+            return self._pick(YES)
+        if near_miss:
             return f"{self._pick(WRONG_ONE)} {self.script.goal}"
         if any(contains_any(text, g.verbs) for g in wishes):
             return f"{self._pick(WHICH)} {self.script.goal}"

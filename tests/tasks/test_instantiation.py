@@ -71,6 +71,11 @@ def test_near_misses_and_distractors_are_marked_schema_valid_and_do_not_change_t
             assert row["pk"] in d.s0[row["table"]]
         for row in d.distractors:
             assert d.s_gt[row["table"]].get(row["pk"]) == d.s0[row["table"]][row["pk"]]
+    # A distractor person is someone else: it never carries the customer's name or e-mail.
+    people = [(d, d.s0[r["table"]][r["pk"]]) for d in drafts for r in d.distractors if r["table"] == d.user_profile["table"]]
+    assert people
+    for d, row in people:
+        assert d.user_profile["email"] not in row.values() and d.user_profile["name"] not in row.values()
 
 
 def test_write_tasks_change_only_the_customers_records(built):
@@ -287,3 +292,68 @@ def test_a_customer_books_a_slot_or_a_place_at_an_event_in_their_own_words():
     assert booking_object("flash sale", 2) == "two places in the flash sale"
     assert booking_object("audio room") == "a place in the audio room"
     assert booking_object("tour") == "a place on the tour"
+
+
+def test_a_customer_moves_a_booking_the_new_slot_checked_before_the_old_booking_is_cancelled(engine):
+    from tasks.rollout.agents import AGENTS
+    from tasks.rollout.episode import run_episode
+
+    draft, spec = engine.task(kind="write", intent="reschedule")  # a co-living operator's viewings
+    tools = [s["tool"] for s in draft.gold_chain]
+    cancel = next(i for i, t in enumerate(tools) if t.startswith("cancel_"))
+    book = next(i for i, t in enumerate(tools) if t.startswith("book_"))
+    searches = [i for i, t in enumerate(tools) if t.startswith("search_")]
+    assert len(searches) >= 3 and max(searches) < cancel < book, "both days are looked at before anything changes"
+    old, slot = draft.evaluation["targets"][:2]
+    booking_table = old["table"]
+    before, after = draft.s0[booking_table][old["pk"]], draft.s_gt[booking_table][old["pk"]]
+    assert before["status"] in ("pending", "confirmed") and after["status"] == "cancelled"
+    made = [row for pk, row in draft.s_gt[booking_table].items() if pk not in draft.s0[booking_table]]
+    assert len(made) == 1 and made[0]["quantity"] == before["quantity"] and slot["pk"] in made[0].values()
+    assert "move my" in draft.script["opening"] or "to another time" in draft.script["opening"]
+    assert len(draft.script["writes"]) == 2 and "check that the new" in spec.policy
+
+    oracle = run_episode(spec, AGENTS["oracle"](spec), engine.sandbox)
+    assert oracle.reward == 1.0, oracle.breakdown["reasons"]
+    proposals = [m["content"] for m in oracle.messages if m["role"] == "assistant" and "Shall I" in (m["content"] or "")]
+    assert len(proposals) == 1 and "cancel" in proposals[0] and "book" in proposals[0]
+    confirming = run_episode(spec, AGENTS["confirming"](spec), engine.sandbox)
+    assert confirming.reward == 1.0, confirming.breakdown["reasons"]
+    for name in ("wrong_pick", "collateral"):
+        assert run_episode(spec, AGENTS[name](spec), engine.sandbox).reward == 0.0, name
+
+
+def test_moving_a_booking_to_a_full_slot_is_refused_and_an_agent_that_cancels_first_earns_nothing(engine):
+    from tasks.rollout.agents import AGENTS, PlannedAgent
+    from tasks.rollout.episode import run_episode
+
+    draft, spec = engine.task(kind="refusal", intent="reschedule_full")
+    assert not any(s["tool"] in spec.mutating for s in draft.gold_chain)
+    assert statekit.state_hash(draft.s_gt) == statekit.state_hash(draft.s0)
+    forbidden = draft.evaluation["refusal"]["forbidden"]
+    slot = draft.evaluation["targets"][1]
+    assert slot["pk"] in forbidden["args"].values()
+    catalog = engine.instantiator.catalog
+    places = catalog.capacity_column(catalog.tables[slot["table"]])
+    assert draft.s0[slot["table"]][slot["pk"]][places] == 0
+    oracle = run_episode(spec, AGENTS["oracle"](spec), engine.sandbox)
+    assert oracle.reward == 1.0, oracle.breakdown["reasons"]
+    assert any("full" in (m["content"] or "") for m in oracle.messages if m["role"] == "assistant")
+
+    old = draft.evaluation["targets"][0]
+    cancel_tool = catalog.writer("cancel_booking", old["table"])
+
+    class CancelsFirst(PlannedAgent):  # cancels the old booking, then finds the new slot full
+        name = "cancels_first"
+        confirm = "none"
+
+        def make_plan(self):
+            return [*(dict(s) for s in self.task.gold_chain),
+                    {"tool": cancel_tool.name, "args": {catalog.key_param(cancel_tool, old["table"]): old["pk"]}},
+                    {"tool": forbidden["tool"], "args": forbidden["args"]}]
+
+    hasty = run_episode(spec, CancelsFirst(spec), engine.sandbox)
+    calls = [s for s in hasty.steps if s.kind == "tool_call"]
+    assert calls[-2].tool == cancel_tool.name and calls[-2].outcome == "success"
+    assert calls[-1].tool == forbidden["tool"] and calls[-1].outcome != "success", "the full slot refuses the booking"
+    assert hasty.reward == 0.0, "the customer lost the booking they had"

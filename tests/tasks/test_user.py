@@ -105,3 +105,35 @@ def test_a_proposal_in_the_goals_own_verb_is_a_proposal():
                                facts=facts, unknowns=[], writes=writes, answers=[], refusal=None, seed=5))
     assert user.respond("I can send a message in your group Urban random. Shall I go ahead?").startswith("Yes")
     assert STOP in user.respond("Your message is sent.")
+
+
+def _moving_script() -> Script:
+    facts = [Fact("email", "It's wen.bianchi42@example.com.", ["email", "e-mail"], "", "", ["wen.bianchi42@example.com"]),
+             Fact("when", "The one on Tuesday 10 March at 09:00.", ["which", "when", "date"], "", "",
+                  ["2026-03-10T09:00:00Z"]),
+             Fact("new_when", "To Friday 13 March at 14:00.", ["move it to", "new time", "instead"], "", "",
+                  ["2026-03-13T14:00:00Z"])]
+    writes = [WriteGoal(4, ["cancel"], [Detail("date", "2026-03-10"), Detail("time", "2026-03-10T09:00:00Z")],
+                        [Detail("date", "2026-03-12")], "cancel your visit on Tuesday 10 March at 09:00", ""),
+              WriteGoal(5, ["book"], [Detail("date", "2026-03-13"), Detail("time", "2026-03-13T14:00:00Z")],
+                        [Detail("time", "2026-03-13T16:00:00Z")], "book the visit slot on Friday 13 March at 14:00", "")]
+    return Script(kind="write", opening="Hi, I need to move one of my visits to another time.",
+                  goal="I want to move my visit on 10 March to 13 March at 14:00.", facts=facts, unknowns=[],
+                  writes=writes, seed=7)
+
+
+def test_it_answers_the_question_its_most_specific_words_ask():
+    user = ScriptedUser(_moving_script())
+    # "which" also asks for the visit it has; "move it to" asks for the new time only
+    assert user.respond("Which slot would you like to move it to?") == "To Friday 13 March at 14:00."
+    assert user.respond("And which visit is it, and when is it?") == "The one on Tuesday 10 March at 09:00."
+
+
+def test_one_message_proposing_both_wanted_changes_is_agreed_for_both_and_a_near_miss_in_it_declined():
+    user = ScriptedUser(_moving_script())
+    near = user.respond("I can cancel your visit on Tuesday 10 March at 09:00 and book the visit slot on Friday "
+                        "13 March at 16:00 instead. Shall I go ahead?")
+    assert near.startswith("No") and not user.confirmed, "the booking it would make is the one at 16:00"
+    both = user.respond("I can cancel your visit on Tuesday 10 March at 09:00 and book the visit slot on Friday "
+                        "13 March at 14:00 in its place. Shall I go ahead?")
+    assert both.startswith("Yes") and user.confirmed == {4, 5}

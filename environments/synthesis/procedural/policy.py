@@ -177,8 +177,9 @@ def write_policy(domain: DomainSpec, rules: dict[str, Any]) -> str:
         if cancel:
             add(f"- Only a pending or confirmed {b} can be cancelled ({_code(cancel)}); a completed or already "
                 f"cancelled one cannot. Cancelling gives the {units} back to the {r}.")
-        add(f"- {W.article(b).capitalize()} cannot be moved to another {r}: to change it, cancel it and book again, "
-            f"after the customer has confirmed both steps.")
+        can_open = "open and " if resource.machine else ""
+        add(f"- To move {W.article(b)}, check that the new {r} is {can_open}has the {units}, then cancel the {b} and "
+            f"book the new {r} with the same {units} and details, both confirmed by the customer.")
         add("")
 
     # -- payments ------------------------------------------------------------------------------
