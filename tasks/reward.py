@@ -16,7 +16,9 @@ docs/decisions.md, "Reward".
 * **Answers** (question tasks) must be stated as answers: numbers by value, dates and times as
   dates and times, names as words; a reply that also mentions more than ``MAX_RECITED`` other values
   the agent saw in tool results (numbers of two digits or more, dates, names, statuses, ids; not the
-  values the user gave or the task's changes are about) is a recital, not an answer, and fails.
+  values the user gave or the task's changes are about) is a recital, not an answer, and fails; an
+  answer from a short list (a request's status) fails when the sentence that gives it also names
+  another of the list ("open or in progress").
 * **Refusals** pass only when nothing changed (the gold state is s0) and an assistant message
   refuses and names the reason.
 * The reward is binary (1.0 only when everything holds); the breakdown also gives a partial
@@ -25,6 +27,7 @@ docs/decisions.md, "Reward".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,8 +128,13 @@ class RewardResult:
                            f"got {m['got']!r}")
         for c in self.communicate:
             if not c["met"]:
-                out.append(f"the agent never told the user {c['label']} ({c['value']!r})" if not c.get("recital")
-                           else f"the reply recites {c['recital']} other values it saw instead of answering")
+                if c.get("ruled_out"):
+                    out.append(f"the reply also says {', '.join(map(repr, c['ruled_out']))}, which the answer "
+                               f"{c['value']!r} rules out")
+                elif c.get("recital"):
+                    out.append(f"the reply recites {c['recital']} other values it saw instead of answering")
+                else:
+                    out.append(f"the agent never told the user {c['label']} ({c['value']!r})")
         if self.refusal is not None and not self.refusal["met"]:
             out.append("the agent did not refuse with the reason (" + self.refusal["reason"] + ")")
         return out
@@ -300,9 +308,17 @@ def answer_checks(answers: list[dict[str, Any]], assistant_messages: list[str],
         others = [(k, v) for k, v in seen if not same_meaning(value, v)
                   and not (k == "words" and phrasing.contains_word(str(value), str(v)))]
         recited = sum(1 for k, v in others if phrasing.mentions(text, k, v))
-        result = {"label": answer.get("label", ""), "value": value, "kind": kind, "met": met and recited <= MAX_RECITED}
+        # An answer from a short list (a request's status) is one of them: a sentence that gives it and
+        # names another hedges ("it is open or in progress"); another sentence may ("I can open a new one").
+        answering = [s for s in re.split(r"(?<=[.!?])\s+|\n", text) if phrasing.mentions(s, kind, value)]
+        ruled_out = [v for v in answer.get("exclusive") or []
+                     if any(phrasing.mentions(s, "words", v) for s in answering)]
+        result = {"label": answer.get("label", ""), "value": value, "kind": kind,
+                  "met": met and recited <= MAX_RECITED and not ruled_out}
         if met and recited > MAX_RECITED:
             result["recital"] = recited
+        if met and ruled_out:
+            result["ruled_out"] = ruled_out
         results.append(result)
     return results
 

@@ -302,7 +302,8 @@ def owner_ref(ctx: Context, own: Any, what: str) -> tuple[dict[str, Any], dict[s
         raise NotApplicable("two of the customer's rows would share a name")
     tool, param = listed
     step = ctx.chain.add(tool, {param: ctx.chain.user})
-    ctx.fact(Fact(f"{middle.name}:name", f"It's for {name}.", [middle.label, "which one", "name of", "for whom"],
+    ctx.fact(Fact(f"{middle.name}:name", f"It's for {name}.", [middle.label, f"{middle.label}s", "which one", "name of",
+                                                               "for whom"],
                   f"It concerns your {middle.label} {name}.", f"Which of your {middle.label}s is it about?", [name]))
     return pick(step, {name_col: name}, middle.pk), base
 
@@ -1218,6 +1219,121 @@ def booking_question(ctx: Context, shape: BookingShape) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Requests that are followed up (a ticket machine: open -> in progress -> resolved -> reopened)
+
+
+@dataclass
+class TicketShape:
+    table: TableView
+    own: Any
+    text: str  # the free-text column that tells the customer's requests apart ("issue")
+    reopen: ToolView | None  # the transition from resolved back to the initial state
+
+
+def ticket_shapes(cat: Catalog) -> list[TicketShape]:
+    """Records with a request's life cycle that the customer owns and can list, told apart by their text."""
+    shapes = []
+    for t in cat.tables.values():
+        machine = t.machine or {}
+        initial = machine.get("initial")
+        if t.role != "record" or not initial or "resolved" not in t.states or any(
+                w in t.label for w in ("comment", "feedback", "review", "message", "post", "critique")):
+            continue  # what is followed up is a request or a report, not something said
+        own = cat.ownership(t.name)
+        if own is None or cat.lister(t.name, own.through or cat.person.name) is None:
+            continue
+        text = next((c for c, spec in t.columns.items() if spec.get("policy") == "semantic"
+                     and spec.get("type") in ("string", "text") and not spec.get("nullable")), None)
+        if text is None:
+            continue
+        reopen = next((tool for tool in cat.view.tools_for("transition", t.name)
+                       if tool.subject.get("transition", {}).get("to") == initial
+                       and "resolved" in tool.subject.get("transition", {}).get("from", [])), None)
+        shapes.append(TicketShape(t, own, text, reopen))
+    return shapes
+
+
+def _ticket_rows(ctx: Context, shape: TicketShape, owner: dict[str, Any], statuses: list[str]) -> list[dict[str, Any]]:
+    """The customer's requests, one per status given, each about something else (the first is the target)."""
+    cat, t = ctx.catalog, shape.table
+    pool = list(dict.fromkeys(_value_for(ctx, t, shape.text, {"type": "string"}, {}) for _ in range(40)))
+    if len(pool) < 2:
+        raise NotApplicable(f"one text only for {t.name}.{shape.text}")
+    ctx.rng.shuffle(pool)
+    owner_pk = owner[cat.tables[shape.own.through or ctx.person.name].pk]
+    rows = []
+    for n, (status, text) in enumerate(zip(statuses, pool)):
+        why = f"the customer's {t.label} the task is about" if n == 0 else f"near miss: the customer's other {t.label}"
+        rows.append(ctx.rows.add(t.name, why, **{shape.own.fk: owner_pk, shape.text: text, "status": status}))
+    return rows
+
+
+def _which_request(ctx: Context, shape: TicketShape, text: str, opening: bool) -> None:
+    label = shape.table.label
+    ctx.fact(Fact("which", f'It was about this: "{text}".', ["which", "what was it about", "about", "describe",
+                                                             "what is it", "issue", "problem", label],
+                  f'Your {label} says "{text}".', f"Which {label} is it? What was it about?", [text], opening=opening))
+
+
+def reopen_request(ctx: Context, shape: TicketShape) -> dict[str, Any]:
+    """Reopen one of the customer's requests that was marked resolved but is not sorted out."""
+    cat, t = ctx.catalog, shape.table
+    if shape.reopen is None:
+        raise NotApplicable("no way to reopen a request")
+    make_customer(ctx)
+    owner_key, owner = owner_ref(ctx, shape.own, t.label)
+    rows = _ticket_rows(ctx, shape, owner, ["resolved"] * (1 + ctx.near_misses))
+    if len(rows) < 2:
+        raise NotApplicable("no near miss")
+    target, near = rows[0], rows[1]
+    text, other = target[shape.text], near[shape.text]
+    tool, param = cat.lister(t.name, shape.own.through or ctx.person.name)
+    listed = ctx.chain.add(tool, {param: owner_key})
+    step = ctx.chain.add(shape.reopen, {cat.key_param(shape.reopen, t.name): pick(listed, {shape.text: text}, t.pk)})
+    opening_has_text = ctx.rng.random() < 0.5
+    _which_request(ctx, shape, text, opening_has_text)
+    ctx.targets.append(Target(t.name, target[t.pk], {shape.text: text, "status": "resolved",
+                                                     shape.own.fk: target[shape.own.fk]}, [],
+                              f"the customer's {t.label} \"{text}\""))
+    goal = WriteGoal(step, ["reopen", "re-open", "open it again", "open again"], [Detail("words", text)],
+                     [Detail("words", other)], f'reopen your {t.label} "{text}"', f'Your {t.label} "{text}" is reopened.')
+    ask = (f"My {t.label} about \"{text}\" was marked resolved, but it isn't sorted out. Could you reopen it?"
+           if opening_has_text else f"One of my {t.label}s was marked resolved, but it isn't sorted out. "
+                                    "Could you reopen it?")
+    return {"kind": "write", "goal": goal, "ask": ask, "restate": f'I want my {t.label} "{text}" reopened.',
+            "motive": ("nothing has changed since I filed it", "nothing has changed since you filed it"),
+            "what": f'reopen your {t.label} "{text}"',
+            "swap": [[text, other]]}
+
+
+def request_status(ctx: Context, shape: TicketShape) -> dict[str, Any]:
+    """Ask where one of the customer's requests stands (the other requests are at other stages)."""
+    cat, t = ctx.catalog, shape.table
+    make_customer(ctx)
+    owner_key, owner = owner_ref(ctx, shape.own, t.label)
+    states = list(t.states)
+    ctx.rng.shuffle(states)
+    statuses = states[:1] + [s for s in states[1:]][:ctx.near_misses]
+    rows = _ticket_rows(ctx, shape, owner, statuses)
+    if len(rows) < 2:
+        raise NotApplicable("no near miss")
+    target, near = rows[0], rows[1]
+    text, status = target[shape.text], target["status"]
+    tool, param = cat.lister(t.name, shape.own.through or ctx.person.name)
+    listed = ctx.chain.add(tool, {param: owner_key})
+    _which_request(ctx, shape, text, True)
+    ctx.targets.append(Target(t.name, target[t.pk], {shape.text: text, shape.own.fk: target[shape.own.fk]}, [],
+                              f"the customer's {t.label} \"{text}\""))
+    answer = Answer("words", status, f'where your {t.label} "{text}" stands',
+                    pick(listed, {shape.text: text}, "status"), f'Your {t.label} "{text}" is {{value}}.',
+                    exclusive=[s for s in t.states if s != status])
+    ask = f"What is happening with my {t.label} about \"{text}\"? I haven't heard back."
+    return {"kind": "question", "answer": answer, "ask": ask, "restate": ask,
+            "motive": ("it has been a while", "it has been a while since you filed it"),
+            "what": f'know where your {t.label} "{text}" stands', "swap": [[text, near[shape.text]]]}
+
+
+# ---------------------------------------------------------------------------------------------
 # The library
 
 
@@ -1261,6 +1377,11 @@ def library(cat: Catalog) -> list[Intent]:
     if cat.view.tools_for("update", cat.person.name):
         intents.append(Intent("update_profile", "write", lambda c: update_profile(c)))
         intents.append(Intent("update_friends_profile", "refusal", lambda c: update_profile(c, "refusal_other")))
+    for shape in ticket_shapes(cat):
+        label = shape.table.name
+        if shape.reopen is not None:
+            intents.append(Intent(f"reopen_request:{label}", "write", lambda c, s=shape: reopen_request(c, s)))
+        intents.append(Intent(f"ask_request_status:{label}", "question", lambda c, s=shape: request_status(c, s)))
     for shape in create_shapes(cat):
         intents.append(Intent(f"file_record:{shape[0].name}", "write", lambda c, s=shape: create_record(c, s)))
     return intents

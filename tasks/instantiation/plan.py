@@ -76,6 +76,7 @@ class Answer:
     label: str  # "the amount left on your bill from 3 February"
     source: Any  # a reference expression over the gold chain's outputs that yields it
     template: str = "{value}"  # how a careful agent says it: "You still owe {value} on your bill from 3 February."
+    exclusive: list[Any] = field(default_factory=list)  # values the answer rules out (a request's other states)
 
 
 @dataclass

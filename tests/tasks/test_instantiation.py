@@ -357,3 +357,41 @@ def test_moving_a_booking_to_a_full_slot_is_refused_and_an_agent_that_cancels_fi
     assert calls[-2].tool == cancel_tool.name and calls[-2].outcome == "success"
     assert calls[-1].tool == forbidden["tool"] and calls[-1].outcome != "success", "the full slot refuses the booking"
     assert hasty.reward == 0.0, "the customer lost the booking they had"
+
+
+def test_a_customer_follows_up_a_request_by_reopening_it_or_asking_where_it_stands():
+    from tasks import phrasing
+    from tasks.reward import answer_checks
+    from tasks.rollout.agents import AGENTS
+    from tasks.rollout.episode import run_episode
+
+    bank = Engine(seed=1003)  # a credit union: compliance alerts raised about an investor's portfolio
+    try:
+        draft, spec = bank.task(kind="write", intent="reopen_request")
+        target = draft.evaluation["targets"][0]
+        table = target["table"]
+        initial = bank.view.tables[table]["machine"]["initial"]
+        assert draft.s0[table][target["pk"]]["status"] == "resolved"
+        assert draft.s_gt[table][target["pk"]]["status"] == initial
+        near = [r["pk"] for r in draft.evaluation["rows_added"] if r["table"] == table and r["why"].startswith("near miss")]
+        assert near and all(draft.s0[table][pk]["status"] == "resolved" for pk in near), "only the text tells them apart"
+        oracle = run_episode(spec, AGENTS["oracle"](spec), bank.sandbox)
+        assert oracle.reward == 1.0, oracle.breakdown["reasons"]
+        holder = next(f for f in draft.script["facts"] if f["key"].endswith(":name"))  # the account it is about
+        asked = next(i for i, m in enumerate(oracle.messages) if m["content"] == holder["question"])
+        assert oracle.messages[asked + 1]["content"] == holder["say"]  # "Which of your accounts…?" gets its name
+        assert run_episode(spec, AGENTS["wrong_pick"](spec), bank.sandbox).reward == 0.0
+
+        question, qspec = bank.task(kind="question", intent="ask_request_status")
+        answer = question.communicate_info[0]
+        asked_about = question.evaluation["targets"][0]
+        assert answer["value"] == question.s0[asked_about["table"]][asked_about["pk"]]["status"]
+        assert set(answer["exclusive"]) == set(bank.view.tables[table]["machine"]["states"]) - {answer["value"]}
+        assert run_episode(qspec, AGENTS["oracle"](qspec), bank.sandbox).reward == 1.0
+        said, other = phrasing.humanize(answer["value"]), phrasing.humanize(answer["exclusive"][0])
+        assert answer_checks([answer], [f"Your alert is {said}."])[0]["met"]
+        hedged = answer_checks([answer], [f"Your alert is {said} or maybe {other}."])[0]
+        assert not hedged["met"] and hedged["ruled_out"] == [answer["exclusive"][0]]
+        assert answer_checks([answer], [f"Your alert is {said}. When it is {other}, we will write to you."])[0]["met"]
+    finally:
+        bank.close()
