@@ -745,8 +745,8 @@ def _describe_value_fact(ctx: Context, table: TableView, column: str, schema: di
         said = f"{say.say_date(value, today)}."
     elif schema.get("format") == "date-time":
         said = f"{say.say_instant(value, today)}."
-    elif isinstance(value, (int, float)):
-        said = f"{value}."
+    elif isinstance(value, (int, float)):  # 7, not 7.0
+        said = f"{int(value) if float(value).is_integer() else value}."
     elif "enum" in schema:
         said = f"{say.humanize(value).capitalize()}."
     else:
@@ -764,7 +764,7 @@ def _describe_value_fact(ctx: Context, table: TableView, column: str, schema: di
         known = f"You want it {quality}." if value else f"You do not want it {quality}."
         question = f"Should it be {quality}?"
     elif isinstance(value, (int, float)) and _counted(words):  # "It is 5 stars", not "The stars is 5"
-        known, question = f"It is {value} {words}.", f"How many {words}?"
+        known, question = f"It is {said[:-1]} {words}.", f"How many {words}?"
     ctx.fact(Fact(f"{table.name}.{column}", said, asked, known, question, [value]))
 
 

@@ -237,11 +237,13 @@ def test_a_day_is_known_as_said_and_free_text_is_quoted():
     _describe_value_fact(ctx, Table(), "worked_on", {"type": "string", "format": "date"}, "2026-03-14")
     _describe_value_fact(ctx, Table(), "note", {"type": "string"}, "Sprint planning")
     _describe_value_fact(ctx, Table(), "hours", {"type": "number"}, 0.5)
-    day, note, hours = ctx.facts
+    _describe_value_fact(ctx, Table(), "hours", {"type": "number"}, 7.0)
+    day, note, hours, whole = ctx.facts
     assert (day.say, day.known, day.question) == ("Saturday 14 March.", "It was worked on Saturday 14 March.",
                                                   "Which day was it worked on?")
     assert note.known == 'The note is "Sprint planning".'
     assert (hours.say, hours.known, hours.question) == ("0.5.", "It is 0.5 hours.", "How many hours?")
+    assert (whole.say, whole.known) == ("7.", "It is 7 hours.")  # as people say it, not "7.0"
 
 
 def test_a_company_customer_is_a_contact_person_calling_for_a_company_of_its_own():
