@@ -919,7 +919,15 @@ def explain_breakdown(run: Run) -> dict[str, Any]:
             causes.append(f"the final state differs from s_gt in {len(failing)} table(s): "
                           + ", ".join(t.get("table", "") for t in failing))
         if b.get("communicate_ok") is False:
-            causes.append("the answer the user needed was not given")
+            for c in b.get("communicate_checks") or []:
+                if c.get("met"):
+                    continue
+                if c.get("ruled_out"):
+                    causes.append(f"the answer was hedged: the reply also says {', '.join(map(str, c['ruled_out']))}")
+                elif c.get("recital"):
+                    causes.append(f"the reply recites {c['recital']} other values it saw instead of answering")
+                else:
+                    causes.append("the answer the user needed was not given")
         if b.get("refusal_ok") is False:
             causes.append("the request had to be refused with its reason, and was not")
     # Every number on the page comes from the per-table checks: a failing table the summary lacks

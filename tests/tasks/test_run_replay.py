@@ -364,3 +364,17 @@ def test_the_gold_panel_clips_long_arguments_and_links_the_step_that_holds_them_
     assert "y" * selectors.GOLD_ARGS_SHOWN_CHARS not in body
     assert f"… ({len(json.dumps(arguments)):,} characters)" in body
     assert 'href="?step=0#step-0"' in body  # the step itself shows them all
+
+
+def test_a_hedged_or_recited_answer_is_named_as_the_reason_the_reward_is_zero():
+    task = stored_tasks(seed=25, per_domain=1)[0]
+    checks = [{"label": "where your request stands", "value": "in_progress", "kind": "words", "met": False,
+               "ruled_out": ["open"]},
+              {"label": "the total you owe", "value": 120.5, "kind": "money", "met": False, "recital": 6}]
+    run = Run.objects.create(task=task, agent="hedger", trial=1, reward=0.0, termination="user_stop", step_count=0,
+                             final_state=task.s0, breakdown={"reward": 0.0, "communicate_ok": False,
+                                                             "communicate_checks": checks})
+    body = page_client().get(f"/runs/{run.pk}/").content.decode()
+    assert "the answer was hedged: the reply also says open" in body and "(the reply also says open)" in body
+    assert "the reply recites 6 other values it saw instead of answering" in body
+    assert "the answer the user needed was not given" not in body
