@@ -1275,26 +1275,49 @@ def _which_request(ctx: Context, shape: TicketShape, text: str, opening: bool) -
                   f'Your {label} says "{text}".', f"Which {label} is it? What was it about?", [text], opening=opening))
 
 
-def reopen_request(ctx: Context, shape: TicketShape) -> dict[str, Any]:
-    """Reopen one of the customer's requests that was marked resolved but is not sorted out."""
+def reopen_request(ctx: Context, shape: TicketShape, variant: str = "write") -> dict[str, Any]:
+    """Reopen one of the customer's requests that was marked resolved but is not sorted out
+    (refusal: it was never resolved, it is still being worked on, so there is nothing to reopen)."""
     cat, t = ctx.catalog, shape.table
     if shape.reopen is None:
         raise NotApplicable("no way to reopen a request")
+    unresolved = [s for s in t.states if s not in shape.reopen.subject["transition"]["from"]]
+    if variant == "refusal_unresolved" and not unresolved:
+        raise NotApplicable("every state can be reopened")
     make_customer(ctx)
     owner_key, owner = owner_ref(ctx, shape.own, t.label)
-    rows = _ticket_rows(ctx, shape, owner, ["resolved"] * (1 + ctx.near_misses))
+    status = ctx.rng.choice(unresolved) if variant == "refusal_unresolved" else "resolved"
+    rows = _ticket_rows(ctx, shape, owner, [status] + ["resolved"] * ctx.near_misses)
     if len(rows) < 2:
         raise NotApplicable("no near miss")
     target, near = rows[0], rows[1]
     text, other = target[shape.text], near[shape.text]
     tool, param = cat.lister(t.name, shape.own.through or ctx.person.name)
     listed = ctx.chain.add(tool, {param: owner_key})
-    step = ctx.chain.add(shape.reopen, {cat.key_param(shape.reopen, t.name): pick(listed, {shape.text: text}, t.pk)})
-    opening_has_text = ctx.rng.random() < 0.5
+    reopen_key = cat.key_param(shape.reopen, t.name)
+    opening_has_text = ctx.rng.random() < 0.5 or variant != "write"
     _which_request(ctx, shape, text, opening_has_text)
-    ctx.targets.append(Target(t.name, target[t.pk], {shape.text: text, "status": "resolved",
+    ctx.targets.append(Target(t.name, target[t.pk], {shape.text: text, "status": status,
                                                      shape.own.fk: target[shape.own.fk]}, [],
                               f"the customer's {t.label} \"{text}\""))
+    if variant == "refusal_unresolved":
+        now = say.humanize(status)
+        return {"kind": "refusal",
+                "goal": WriteGoal(-1, ["reopen", "re-open", "open it again", "open again"], [Detail("words", text)], [],
+                                  f'reopen your {t.label} "{text}"', ""),
+                "ask": f"My {t.label} about \"{text}\" seems to have been closed, but it isn't sorted out. "
+                       "Could you reopen it?",
+                "restate": f'I want my {t.label} "{text}" reopened.',
+                "motive": ("I haven't heard anything for a while", "you have not heard anything for a while"),
+                "what": f'reopen your {t.label} "{text}"', "swap": [[text, other]],
+                "refusal": Refusal(reason=f"that {t.label} was never resolved (it is still {now}), and only a resolved "
+                                          f"{t.label} can be reopened",
+                                   keywords=["never resolved", "not resolved", "still open", "still in progress",
+                                             "in progress", "is open", "being worked on", "only a resolved",
+                                             "never closed", "not closed", "already open"],
+                                   forbidden={"tool": shape.reopen.name, "args": {reopen_key: target[t.pk]}},
+                                   by="tool", rule="can be reopened")}
+    step = ctx.chain.add(shape.reopen, {reopen_key: pick(listed, {shape.text: text}, t.pk)})
     goal = WriteGoal(step, ["reopen", "re-open", "open it again", "open again"], [Detail("words", text)],
                      [Detail("words", other)], f'reopen your {t.label} "{text}"', f'Your {t.label} "{text}" is reopened.')
     ask = (f"My {t.label} about \"{text}\" was marked resolved, but it isn't sorted out. Could you reopen it?"
@@ -1381,6 +1404,8 @@ def library(cat: Catalog) -> list[Intent]:
         label = shape.table.name
         if shape.reopen is not None:
             intents.append(Intent(f"reopen_request:{label}", "write", lambda c, s=shape: reopen_request(c, s)))
+            intents.append(Intent(f"reopen_unresolved_request:{label}", "refusal",
+                                  lambda c, s=shape: reopen_request(c, s, "refusal_unresolved")))
         intents.append(Intent(f"ask_request_status:{label}", "question", lambda c, s=shape: request_status(c, s)))
     for shape in create_shapes(cat):
         intents.append(Intent(f"file_record:{shape[0].name}", "write", lambda c, s=shape: create_record(c, s)))

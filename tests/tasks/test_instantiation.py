@@ -384,6 +384,16 @@ def test_a_customer_follows_up_a_request_by_reopening_it_or_asking_where_it_stan
         assert oracle.messages[asked + 1]["content"] == holder["say"]  # "Which of your accounts…?" gets its name
         assert run_episode(spec, AGENTS["wrong_pick"](spec), bank.sandbox).reward == 0.0
 
+        # The refusal twin: the request was never resolved, so there is nothing to reopen.
+        refusal, rspec = bank.task(kind="refusal", intent="reopen_unresolved_request")
+        asked_about = refusal.evaluation["targets"][0]
+        assert refusal.s0[table][asked_about["pk"]]["status"] != "resolved"
+        assert refusal.evaluation["refusal"]["forbidden"]["args"] == {
+            next(iter(refusal.evaluation["refusal"]["forbidden"]["args"])): asked_about["pk"]}
+        assert not any(s["tool"] in rspec.mutating for s in refusal.gold_chain)
+        assert run_episode(rspec, AGENTS["oracle"](rspec), bank.sandbox).reward == 1.0
+        assert run_episode(rspec, AGENTS["wrong_pick"](rspec), bank.sandbox).reward == 0.0
+
         question, qspec = bank.task(kind="question", intent="ask_request_status")
         answer = question.communicate_info[0]
         asked_about = question.evaluation["targets"][0]
