@@ -21,6 +21,23 @@ FIRST_NAMES = ("Amara", "Bruno", "Chen", "Dalia", "Emeka", "Farah", "Goran", "Ha
 LAST_NAMES = ("Abara", "Bianchi", "Costa", "Dubois", "Eriksen", "Fofana", "Garcia", "Haddad", "Ito", "Jansen",
               "Kowalski", "Larsen", "Mensah", "Nakamura", "Okafor", "Petrov", "Quintero", "Rossi", "Silva",
               "Tanaka", "Usman", "Varga", "Weber", "Xu", "Yilmaz", "Zhang", "Moreau", "Novak")
+# Customers of synthesized tasks draw from wider pools than the fixtures (a batch of hundreds of
+# tasks should not keep meeting the same few people); no name is an everyday word ("Will", "Park").
+CUSTOMER_FIRST_NAMES = FIRST_NAMES + (
+    "Adaeze", "Ahmed", "Alejandro", "Ana", "Anders", "Anika", "Arjun", "Astrid", "Ayesha", "Bilal", "Camila",
+    "Carmen", "Chidi", "Daniel", "Diego", "Eitan", "Elena", "Emil", "Esra", "Fatima", "Femi", "Freya", "Gabriel",
+    "Hamza", "Hiroshi", "Ines", "Ingrid", "Isabel", "Jonas", "Jorge", "Kai", "Kavya", "Kenji", "Laila", "Lars",
+    "Leila", "Lucia", "Luis", "Malik", "Maya", "Mei", "Mikael", "Mina", "Nia", "Niko", "Noor", "Olga", "Omar",
+    "Pablo", "Petra", "Rahul", "Ravi", "Rania", "Sara", "Sofia", "Soren", "Tariq", "Thabo", "Theo", "Valentina",
+    "Victor", "Yara", "Yuki", "Zainab", "Zara")
+CUSTOMER_LAST_NAMES = LAST_NAMES + (
+    "Adeyemi", "Ahmadi", "Alvarez", "Andersson", "Banerjee", "Becker", "Castillo", "Chowdhury", "Delgado",
+    "Diallo", "Dimitrov", "Eze", "Fernandes", "Fischer", "Gomez", "Gupta", "Hansen", "Hoffmann", "Horvat",
+    "Hussain", "Ibrahim", "Jensen", "Kamau", "Kaplan", "Kim", "Kovacs", "Kruger", "Lindqvist", "Lopez",
+    "Mahlangu", "Marino", "Martins", "Mendoza", "Moreno", "Mwangi", "Nguyen", "Nilsen", "Nowak", "Ortiz", "Osei",
+    "Patel", "Pereira", "Popescu", "Ramos", "Reyes", "Romano", "Sato", "Schmidt", "Sharma", "Singh", "Sokolov",
+    "Suzuki", "Takahashi", "Torres", "Vasquez", "Virtanen", "Wagner", "Watanabe", "Wong", "Yamamoto", "Yang",
+    "Zhou", "Ziegler")
 CITIES = ("Lisbon", "Nairobi", "Osaka", "Porto", "Quito", "Riga", "Seville", "Tallinn", "Utrecht", "Valencia",
           "Windhoek", "Zagreb", "Accra", "Bergen", "Cork", "Dakar", "Essen", "Fukuoka", "Graz", "Hobart")
 STREETS = ("Harbour Rd", "Mill Lane", "Station St", "Orchard Ave", "Canal Walk", "Hill Crescent", "Market Sq")

@@ -183,9 +183,9 @@ class NotApplicable(Exception):
 
 
 def _first_last(rng: random.Random) -> tuple[str, str]:
-    from environments.synthesis.values import FIRST_NAMES, LAST_NAMES
+    from environments.synthesis.values import CUSTOMER_FIRST_NAMES, CUSTOMER_LAST_NAMES
 
-    return rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    return rng.choice(CUSTOMER_FIRST_NAMES), rng.choice(CUSTOMER_LAST_NAMES)
 
 
 NOT_PEOPLE = ("home", "household", "account holder", "account", "couple")  # a caller is one person
@@ -483,7 +483,7 @@ def cancel_booking(ctx: Context, shape: BookingShape, variant: str = "write") ->
     booking_key = _find_booking(ctx, shape, owner_key, moment)
     on_resource = shape.when_table == shape.resource.name
     words = say.say_instant(iso(moment), cat.today) if on_resource else say.say_date(moment.date(), cat.today)
-    opening_has_when = ctx.rng.random() < 0.5
+    opening_has_when = ctx.rng.random() < 0.5 or past  # the refusal's ask always names the day
     when_fact(ctx, "when", b.label, iso(moment) if on_resource else None, moment.date().isoformat(), opening_has_when)
     ctx.targets.append(_booking_target(ctx, shape, booking, owner_pk, moment, f"the customer's {b.label} on {words}"))
     args = {cat.key_param(cancel, b.name): booking_key}

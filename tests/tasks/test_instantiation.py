@@ -407,3 +407,39 @@ def test_a_customer_follows_up_a_request_by_reopening_it_or_asking_where_it_stan
         assert answer_checks([answer], [f"Your alert is {said}. When it is {other}, we will write to you."])[0]["met"]
     finally:
         bank.close()
+
+
+def test_a_batch_meets_many_different_customers(engine):
+    from environments.synthesis.values import CUSTOMER_FIRST_NAMES, CUSTOMER_LAST_NAMES
+    from tasks.instantiation import InstantiationError
+
+    names = []
+    for seed in range(300, 360):
+        try:
+            names.append(engine.draft(seed, "easy").user_profile["name"])
+        except InstantiationError:  # a seed that makes no task is skipped
+            continue
+    assert len(names) >= 50
+    surnames = {str(n).split()[-1] for n in names}
+    assert len(surnames) >= 35, sorted(surnames)  # the fixtures' 28 surnames could not give this
+    assert len(set(names)) >= len(names) - 2
+    assert not {"Will", "Park", "May", "Mark", "Grant", "Rose"} & set(CUSTOMER_FIRST_NAMES + CUSTOMER_LAST_NAMES)
+
+
+def test_the_agent_is_not_asked_again_for_a_day_the_opening_already_named(engine):
+    from tasks import phrasing
+    from tasks.instantiation import InstantiationError
+
+    checked, intents = 0, set()
+    for seed in range(0, 120):
+        try:
+            draft = engine.draft(seed, "medium")
+        except InstantiationError:
+            continue
+        for fact in draft.script["facts"]:
+            if fact["key"].split("#")[0] == "when" and not fact["opening"]:
+                day = str(fact["values"][-1])[:10]
+                assert not phrasing.mentions_date(draft.script["opening"], day), (draft.intent, draft.script["opening"])
+                checked += 1
+        intents.add(draft.intent.split(":")[0])
+    assert checked and "cancel_ended_booking" in intents
