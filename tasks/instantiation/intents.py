@@ -550,6 +550,7 @@ def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str,
     when_fact(ctx, "when", r.label, iso(moment), None, opening_has_when)
     args: dict[str, Any] = {}
     template = next(iter((ctx.rows.state.get(b.name) or {}).values()), {})
+    details_from = len(ctx.facts)
     for param, pschema in tool.parameters["properties"].items():
         target = _key_target(cat, tool, param)
         if target == ctx.person.name:
@@ -569,6 +570,9 @@ def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str,
             value = _value_for(ctx, b, param, pschema, template)
             args[param] = value
             _describe_value_fact(ctx, b, param, pschema, value)
+    if variant == "refusal_full":  # a full slot takes no booking of any size: the details are not asked
+        for fact in ctx.facts[details_from:]:
+            fact.needed = False
     ctx.targets.append(Target(r.name, resource[r.pk], {shape.when_col: iso(moment)}, [], f"the {r.label} on {words}"))
     step = None if variant == "refusal_full" else ctx.chain.add(tool, args)
     details = [Detail("date", moment.date().isoformat()), Detail("time", iso(moment))]
@@ -869,17 +873,21 @@ def pay_bill(ctx: Context, shape: BillShape, variant: str = "write") -> dict[str
         elif "enum" in pschema and p in tool.required:
             method_value = ctx.rng.choice(pschema["enum"])
             args[p] = method_value
+    # A void bill cannot be paid however much or by what: a careful agent does not ask (it still may).
+    asked = variant == "write"
     if full:
         ctx.fact(Fact("how_much", "All of it, please.", ["how much", "full", "whole", "part", "partial"],
-                      f"You want to pay the whole {inv.label}.", "How much would you like to pay?", []))
+                      f"You want to pay the whole {inv.label}.", "How much would you like to pay?", [],
+                      needed=asked))
     else:
         ctx.fact(Fact("how_much", f"{say.say_money(paying)} for now, please.", ["how much", "full", "whole", "part"],
                       f"You want to pay {say.say_money(paying)} now and the rest later.",
-                      "How much would you like to pay?", [paying]))
+                      "How much would you like to pay?", [paying], needed=asked))
     if method_value is not None:
         ctx.fact(Fact("method", f"By {say.humanize(method_value)}.", ["how would you like to pay", "pay by", "pay with",
                                                                        "payment method", "card", "cash", "how will you pay"],
-                      f"You pay by {say.humanize(method_value)}.", "How would you like to pay?", [method_value]))
+                      f"You pay by {say.humanize(method_value)}.", "How would you like to pay?", [method_value],
+                      needed=asked))
     step = None if variant != "write" else ctx.chain.add(tool, args)
     goal = WriteGoal(step if step is not None else -1, ["pay", "payment", "settle"],
                      [Detail("money", paying), Detail("date", day.isoformat())],
@@ -951,7 +959,7 @@ def update_profile(ctx: Context, variant: str = "write") -> dict[str, Any]:
                       opening=True))
         ctx.fact(Fact("new_value", said.replace("I've", "They have").replace("My", "Their").replace("I now", "They now"),
                       ["new", "what should", "change it to", column, words], f"The new value is {new}.",
-                      f"What is the new {words}?", [new]))
+                      f"What is the new {words}?", [new], needed=False))  # refused whatever the value
         return {"kind": "refusal", "ask": f"Could you update my {fw} {whose} {words} on their account? "
                                           "They asked me to.",
                 "goal": WriteGoal(-1, ["update", "change", "set"], [detail], [], f"update {whose} {words}", ""),

@@ -443,3 +443,22 @@ def test_the_agent_is_not_asked_again_for_a_day_the_opening_already_named(engine
                 checked += 1
         intents.add(draft.intent.split(":")[0])
     assert checked and "cancel_ended_booking" in intents
+
+
+def test_before_a_refusal_the_agent_asks_only_what_finds_the_customer_and_the_record(engine):
+    from tasks.instantiation import InstantiationError
+
+    asked_for: dict[str, set[str]] = {}
+    for seed in range(0, 200):
+        try:
+            draft = engine.draft(seed, "medium")
+        except InstantiationError:
+            continue
+        if draft.kind != "refusal":
+            continue
+        needed = {f["key"].split("#")[0] for f in draft.script["facts"] if f["needed"] and not f["opening"]}
+        asked_for.setdefault(draft.intent.split(":")[0], set()).update(needed)
+    assert {"pay_void_bill", "update_friends_profile", "book_full"} <= set(asked_for), sorted(asked_for)
+    for intent, keys in asked_for.items():
+        # how much, how to pay, the new value, how many places, a visit's reason: refused whatever they are
+        assert not keys & {"how_much", "method", "new_value", "places"} and not any("." in k for k in keys), (intent, keys)
