@@ -858,7 +858,8 @@ def pay_bill(ctx: Context, shape: BillShape, variant: str = "write") -> dict[str
     today = cat.today
     day_words = say.say_date(day, today)
     ctx.fact(Fact("which_bill", f"The one from {day_words}.", ["which", "when", "date", "bill", "invoice", inv.label],
-                  f"The {inv.label} is from {day_words}.", f"Which {inv.label} is it? When was it issued?", [day.isoformat()]))
+                  f"The {inv.label} is from {day_words}.", f"Which {inv.label} is it? When was it issued?", [day.isoformat()],
+                  opening=True))  # "I'd like to pay my fee invoice from 9 February": the ask names the day
     ctx.targets.append(Target(inv.name, bill[inv.pk], {shape.own.fk: ctx.user_row[ctx.person.pk], **_bill_where(shape, day)},
                               [], f"the customer's {inv.label} from {day_words}"))
     full = shape.exact or variant != "write" or ctx.rng.random() < 0.5
