@@ -1228,7 +1228,8 @@ def booking_question(ctx: Context, shape: BookingShape) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Requests that are followed up (a ticket machine: open -> in progress -> resolved -> reopened)
+# Requests that are followed up or closed (a ticket machine: open -> in progress -> resolved -> reopened;
+# the customer may close one at any of the first three)
 
 
 @dataclass
@@ -1237,6 +1238,7 @@ class TicketShape:
     own: Any
     text: str  # the free-text column that tells the customer's requests apart ("issue")
     reopen: ToolView | None  # the transition from resolved back to the initial state
+    close: ToolView | None = None  # the transition a customer takes when they no longer need it
 
 
 def ticket_shapes(cat: Catalog) -> list[TicketShape]:
@@ -1258,7 +1260,9 @@ def ticket_shapes(cat: Catalog) -> list[TicketShape]:
         reopen = next((tool for tool in cat.view.tools_for("transition", t.name)
                        if tool.subject.get("transition", {}).get("to") == initial
                        and "resolved" in tool.subject.get("transition", {}).get("from", [])), None)
-        shapes.append(TicketShape(t, own, text, reopen))
+        close = next((tool for tool in cat.view.tools_for("transition", t.name)
+                      if tool.subject.get("transition", {}).get("to") == "closed"), None)
+        shapes.append(TicketShape(t, own, text, reopen, close))
     return shapes
 
 
@@ -1290,7 +1294,8 @@ def reopen_request(ctx: Context, shape: TicketShape, variant: str = "write") -> 
     cat, t = ctx.catalog, shape.table
     if shape.reopen is None:
         raise NotApplicable("no way to reopen a request")
-    unresolved = [s for s in t.states if s not in shape.reopen.subject["transition"]["from"]]
+    # still being worked on: a closed one was not "closed before it was sorted out" by the staff
+    unresolved = [s for s in t.states if s not in shape.reopen.subject["transition"]["from"] and s != "closed"]
     if variant == "refusal_unresolved" and not unresolved:
         raise NotApplicable("every state can be reopened")
     make_customer(ctx)
@@ -1336,6 +1341,38 @@ def reopen_request(ctx: Context, shape: TicketShape, variant: str = "write") -> 
             "motive": ("nothing has changed since I filed it", "nothing has changed since you filed it"),
             "what": f'reopen your {t.label} "{text}"',
             "swap": [[text, other]]}
+
+
+def close_request(ctx: Context, shape: TicketShape) -> dict[str, Any]:
+    """Close one of the customer's requests that they no longer need; their other requests, about
+    other things, stay as they are."""
+    cat, t = ctx.catalog, shape.table
+    if shape.close is None:
+        raise NotApplicable("no way to close a request")
+    closable = list(shape.close.subject["transition"]["from"])
+    make_customer(ctx)
+    owner_key, owner = owner_ref(ctx, shape.own, t.label)
+    status = ctx.rng.choice(closable)
+    rows = _ticket_rows(ctx, shape, owner, [status] + [ctx.rng.choice(closable) for _ in range(ctx.near_misses)])
+    if len(rows) < 2:
+        raise NotApplicable("no near miss")
+    target, near = rows[0], rows[1]
+    text, other = target[shape.text], near[shape.text]
+    tool, param = cat.lister(t.name, shape.own.through or ctx.person.name)
+    listed = ctx.chain.add(tool, {param: owner_key})
+    opening_has_text = ctx.rng.random() < 0.5
+    _which_request(ctx, shape, text, opening_has_text)
+    ctx.targets.append(Target(t.name, target[t.pk], {shape.text: text, shape.own.fk: target[shape.own.fk]}, [],
+                              f"the customer's {t.label} \"{text}\""))
+    step = ctx.chain.add(shape.close, {cat.key_param(shape.close, t.name): pick(listed, {shape.text: text}, t.pk)})
+    goal = WriteGoal(step, ["close", "withdraw", "shut", "no longer need", "don't need"], [Detail("words", text)],
+                     [Detail("words", other)], f'close your {t.label} "{text}"', f'Your {t.label} "{text}" is closed.')
+    motive = (("it was sorted out and it's still fine", "it was sorted out and it is still fine") if status == "resolved"
+              else ("the problem went away on its own", "the problem went away on its own"))
+    ask = (f"I no longer need my {t.label} about \"{text}\". Could you close it?" if opening_has_text
+           else f"I no longer need one of my {t.label}s. Could you close it?")
+    return {"kind": "write", "goal": goal, "ask": ask, "restate": f'I want my {t.label} "{text}" closed.',
+            "motive": motive, "what": f'close your {t.label} "{text}"', "swap": [[text, other]]}
 
 
 def request_status(ctx: Context, shape: TicketShape) -> dict[str, Any]:
@@ -1415,6 +1452,8 @@ def library(cat: Catalog) -> list[Intent]:
             intents.append(Intent(f"reopen_request:{label}", "write", lambda c, s=shape: reopen_request(c, s)))
             intents.append(Intent(f"reopen_unresolved_request:{label}", "refusal",
                                   lambda c, s=shape: reopen_request(c, s, "refusal_unresolved")))
+        if shape.close is not None:
+            intents.append(Intent(f"close_request:{label}", "write", lambda c, s=shape: close_request(c, s)))
         intents.append(Intent(f"ask_request_status:{label}", "question", lambda c, s=shape: request_status(c, s)))
     for shape in create_shapes(cat):
         intents.append(Intent(f"file_record:{shape[0].name}", "write", lambda c, s=shape: create_record(c, s)))

@@ -409,6 +409,33 @@ def test_a_customer_follows_up_a_request_by_reopening_it_or_asking_where_it_stan
         bank.close()
 
 
+def test_a_customer_closes_a_request_they_no_longer_need_and_leaves_the_others_as_they_are():
+    from tasks.rollout.agents import AGENTS
+    from tasks.rollout.episode import run_episode
+
+    bank = Engine(seed=1003)
+    try:
+        draft, spec = bank.task(kind="write", intent="close_request")
+        target = draft.evaluation["targets"][0]
+        table = target["table"]
+        assert draft.s0[table][target["pk"]]["status"] in ("open", "in_progress", "resolved")
+        assert draft.s_gt[table][target["pk"]]["status"] == "closed"
+        near = [r["pk"] for r in draft.evaluation["rows_added"] if r["table"] == table and r["why"].startswith("near miss")]
+        assert near and all(draft.s_gt[table][pk] == draft.s0[table][pk] for pk in near)
+        assert all(draft.s0[table][pk]["status"] != "closed" for pk in near), "a near miss could be closed as well"
+        # the policy the agent reads says the customer may do it
+        assert "may close their own when they no longer need it" in bank.view.policy
+        assert run_episode(spec, AGENTS["oracle"](spec), bank.sandbox).reward == 1.0
+        assert run_episode(spec, AGENTS["confirming"](spec), bank.sandbox).reward == 1.0
+        assert run_episode(spec, AGENTS["wrong_pick"](spec), bank.sandbox).reward == 0.0
+        # a closed request stays closed: the reopen tool refuses it
+        reopen = next(t for t in bank.view.tools_for("transition", table)
+                      if t.subject["transition"]["to"] == bank.view.tables[table]["machine"]["initial"])
+        assert "closed" not in reopen.subject["transition"]["from"]
+    finally:
+        bank.close()
+
+
 def test_a_batch_meets_many_different_customers(engine):
     from environments.synthesis.values import CUSTOMER_FIRST_NAMES, CUSTOMER_LAST_NAMES
     from tasks.instantiation import InstantiationError

@@ -259,6 +259,8 @@ def write_policy(domain: DomainSpec, rules: dict[str, Any]) -> str:
                 if reopen:
                     sources = next(s for v, s, _t in t.machine["transitions"] if v == "reopen")
                     line += f" Only a {W.join([W.status_words(s) for s in sources], 'or')} one can be reopened."
+                if any(v == "close" for v, _s, _t in t.machine["transitions"]):
+                    line += " The customer may close their own when they no longer need it; a closed one stays closed."
             if _checks_active(create, person):
                 line += f" A suspended {W.label(person)} cannot open one."
             add(line)

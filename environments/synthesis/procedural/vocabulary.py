@@ -56,10 +56,13 @@ MACHINES: dict[str, dict] = {
                                                     ("pause", ["active"], "paused"),
                                                     ("close", ["active", "paused"], "closed")],
                 "states": ["draft", "active", "paused", "closed"]},
+    # A customer closes a request they no longer need; a closed one stays closed (only a resolved one
+    # can be reopened).
     "ticket": {"initial": "open", "transitions": [("start", ["open"], "in_progress"),
                                                   ("resolve", ["in_progress"], "resolved"),
-                                                  ("reopen", ["resolved"], "open")],
-               "states": ["open", "in_progress", "resolved"]},
+                                                  ("reopen", ["resolved"], "open"),
+                                                  ("close", ["open", "in_progress", "resolved"], "closed")],
+               "states": ["open", "in_progress", "resolved", "closed"]},
     "application": {"initial": "submitted", "transitions": [("screen", ["submitted"], "screening"),
                                                             ("shortlist", ["screening"], "shortlisted"),
                                                             ("reject", ["submitted", "screening", "shortlisted"], "rejected"),
