@@ -201,5 +201,20 @@ def refuses(text: str) -> bool:
     return contains_any(text, REFUSAL_CUES)
 
 
+WH_WORDS = ("what", "which", "when", "where", "who", "whom", "whose", "how")
+INTERJECTIONS = ("sure", "ok", "okay", "great", "thanks", "thank you", "alright", "of course", "certainly", "right",
+                 "perfect", "got it", "no problem")
+
+
+def _wh_question(sentence: str) -> bool:
+    """ "Sure, what e-mail should I change it to?": an open question, whatever its "should I"."""
+    words = re.sub(r"^(?:(?:" + "|".join(re.escape(i) for i in INTERJECTIONS) + r")\b[\s,!.-]*)+", "",
+                   sentence.strip().lower())
+    return words.split(" ", 1)[0].strip(",") in WH_WORDS
+
+
 def asks_confirmation(text: str) -> bool:
-    return contains_any(text, CONFIRM_CUES)
+    """The message asks for a yes or no to something it proposes ("Shall I go ahead?"); a sentence
+    that opens with a question word asks for a fact instead ("What should I change it to?")."""
+    sentences = re.findall(r"[^.!?]+[.!?]*", text)
+    return any(contains_any(s, CONFIRM_CUES) and not _wh_question(s) for s in sentences)

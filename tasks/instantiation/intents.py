@@ -647,7 +647,8 @@ def reschedule(ctx: Context, shape: BookingShape, variant: str = "write") -> dic
     opening_has_when = ctx.rng.random() < 0.6 or variant != "write"
     when_fact(ctx, "when", b.label, iso(old), None, opening_has_when)
     ctx.fact(Fact("new_when", f"To {new_words}.", ["move it to", "move to", "moved to", "new time", "new date",
-                                                  "new slot", "instead", "to when", "rather", "prefer", "reschedule"],
+                                                  "new slot", "instead", "to when", "rather", "prefer", "reschedule",
+                                                  "when", "date", "time", "day"],
                   f"You want to move it to the {r.label} on {new_words}.", "When would you like to move it to?",
                   [iso(new), iso(new)[:10]], opening=opening_has_when))
     if "quantity" in props:  # on the booking already: a careful agent keeps it without asking

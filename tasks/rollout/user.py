@@ -14,6 +14,7 @@ served by any web process can rebuild the user from the conversation (:meth:`Scr
 from __future__ import annotations
 
 import random
+import re
 
 from tasks.instantiation.plan import Detail, Fact, Script, WriteGoal
 from tasks.phrasing import (asks_confirmation, contains_any, contains_word, mentions, mentions_date, mentions_instant,
@@ -43,6 +44,15 @@ ASK_CUES = ("?", "please provide", "please share", "please give", "could you", "
 ACTION_WORDS = ("cancel", "book", "reserve", "pay", "update", "change", "create", "file", "open", "reopen", "submit",
                 "leave", "add", "register", "delete", "remove", "record", "log", "settle", "move", "set", "send",
                 "post", "make")
+
+
+# Question words that many facts share: they pick a fact only when the message's direction agrees
+# (what it is now, or what it should become) or when nothing more specific was asked.
+WEAK_CUES = frozenset({"which", "which one", "when", "date", "time", "what day", "day", "new", "what should",
+                       "what is the", "about", "name", "name of", "describe"})
+# "What would you like to move it to?", "What is the new e-mail?": the message asks for a new value.
+DESTINATION = re.compile(r"\b(?:move|moving|moved|change|changing|changed|switch|reschedule|update|updating|set)\b"
+                         r"[^.!?]*?\bto\s*\?|\bnew\b|\binstead\b", re.IGNORECASE)
 
 
 def fixed_lines(script: Script) -> list[str]:
@@ -112,12 +122,23 @@ class ScriptedUser:
     def _asked_fact(self, text: str) -> str | None:
         if not contains_any(text, ASK_CUES):
             return None
-        def cue(fact: Fact) -> int:  # the longest of its cues the message holds: "move it to" beats "which"
-            return max((len(w) for w in fact.asked_by if contains_word(text, w)), default=0)
+        forward = bool(DESTINATION.search(text))  # asks what something should become, not what it is
 
-        matching = [f for f in self.script.facts if cue(f)]
-        fresh = [f for f in matching if f.key not in self.given]
-        fact = max(fresh or matching, key=cue) if matching else None
+        def score(fact: Fact) -> tuple[bool, bool, int, int, int] | None:
+            """How well the message asks for this fact: whether it names the fact's topic ("e-mail",
+            "move it to"), then whether it asks for a new value or a current one as the fact is, then
+            how many of its cues it holds and the longest. None when it does not ask for it."""
+            held = [w for w in fact.asked_by if contains_word(text, w)]
+            topical = [w for w in held if w not in WEAK_CUES]
+            agrees = fact.key.startswith("new") == forward
+            if not topical and not (held and agrees):  # "What should the body be?" is not a new phone number
+                return None
+            return bool(topical), agrees, len(topical), len(held), max(len(w) for w in held)
+
+        scored = [(score(f), f) for f in self.script.facts]
+        matching = [(sc, f) for sc, f in scored if sc is not None]
+        fresh = [(sc, f) for sc, f in matching if f.key not in self.given]
+        fact = max(fresh or matching, key=lambda pair: pair[0])[1] if matching else None
         if fact is not None:
             self.given.add(fact.key)
             return fact.say

@@ -111,7 +111,8 @@ def _moving_script() -> Script:
     facts = [Fact("email", "It's wen.bianchi42@example.com.", ["email", "e-mail"], "", "", ["wen.bianchi42@example.com"]),
              Fact("when", "The one on Tuesday 10 March at 09:00.", ["which", "when", "date"], "", "",
                   ["2026-03-10T09:00:00Z"]),
-             Fact("new_when", "To Friday 13 March at 14:00.", ["move it to", "new time", "instead"], "", "",
+             Fact("new_when", "To Friday 13 March at 14:00.", ["move it to", "new time", "instead", "when", "date", "day"],
+                  "", "",
                   ["2026-03-13T14:00:00Z"])]
     writes = [WriteGoal(4, ["cancel"], [Detail("date", "2026-03-10"), Detail("time", "2026-03-10T09:00:00Z")],
                         [Detail("date", "2026-03-12")], "cancel your visit on Tuesday 10 March at 09:00", ""),
@@ -137,3 +138,33 @@ def test_one_message_proposing_both_wanted_changes_is_agreed_for_both_and_a_near
     both = user.respond("I can cancel your visit on Tuesday 10 March at 09:00 and book the visit slot on Friday "
                         "13 March at 14:00 in its place. Shall I go ahead?")
     assert both.startswith("Yes") and user.confirmed == {4, 5}
+
+
+def test_a_new_time_is_asked_for_in_many_words_and_the_current_one_in_others():
+    # questions the oracle does not ask, worded as another agent would
+    for ask in ("What date and time would you like to move your visit to?", "Which day would you like instead?",
+                "Sure, when should I move it to?"):
+        assert ScriptedUser(_moving_script()).respond(ask) == "To Friday 13 March at 14:00.", ask
+    for ask in ("What is the date and time of your current visit?", "Which visit do you want to move?"):
+        assert ScriptedUser(_moving_script()).respond(ask) == "The one on Tuesday 10 March at 09:00.", ask
+
+
+def _profile_script() -> Script:
+    facts = [Fact("email", "It's wen.bianchi42@example.com.", ["email", "e-mail", "mail", "address on", "account"],
+                  "", "", ["wen.bianchi42@example.com"]),
+             Fact("new_value", "My new e-mail is wen.b@example.org.",
+                  ["new", "what should", "change it to", "what is the", "email", "e-mail"], "", "",
+                  ["wen.b@example.org"])]
+    writes = [WriteGoal(1, ["update", "change"], [Detail("words", "wen.b@example.org")], [],
+                        "update your email to wen.b@example.org", "Updated.")]
+    return Script(kind="write", opening="Hi, I need to update my e-mail.", goal="I want my e-mail updated.",
+                  facts=facts, unknowns=[], writes=writes, seed=7)
+
+
+def test_a_question_that_says_should_i_asks_for_a_fact_and_is_not_a_proposal():
+    user = ScriptedUser(_profile_script())
+    assert user.respond("Sure, what e-mail should I change it to?") == "My new e-mail is wen.b@example.org."
+    assert user.respond("Could you give me the e-mail address on your account?") == "It's wen.bianchi42@example.com."
+    # a question about something the user never mentioned gets no unrelated fact
+    assert user.respond("What should the body be?").startswith(("Sorry, I'm not sure", "I'm not sure"))
+    assert user.respond("I can update your email to wen.b@example.org. Shall I go ahead?").startswith("Yes")
