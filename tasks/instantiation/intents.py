@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -35,7 +36,7 @@ PERSONAS = ("terse, busy and polite", "friendly and chatty", "calm and precise",
 CANCEL_MOTIVES = (("it clashes with a work meeting", "it clashes with a work meeting"),
                   ("I'll be travelling that week", "you will be travelling that week"),
                   ("I don't need it any more", "you no longer need it"),
-                  ("I found a time that suits me better", "you found a time that suits you better"))
+                  ("my plans have changed", "your plans have changed"))
 BOOK_MOTIVES = (("I've been meaning to arrange it for a while", "you have been meaning to arrange it for a while"),
                 ("a friend recommended it", "a friend recommended it"),
                 ("my plans for that day just freed up", "your plans for that day just freed up"))
@@ -44,14 +45,24 @@ PAY_MOTIVES = (("I'd like to settle it before it's overdue", "you want to settle
 RESCHEDULE_MOTIVES = (("something came up that day", "something came up that day"),
                       ("the new time suits me better", "the new time suits you better"),
                       ("I have to work that day after all", "you have to work that day after all"))
+# A refusal must say why: that the slot is full. "That is not available" says only no.
 FULL_WORDS = ["full", "fully booked", "no places", "no seats", "no spots", "none left", "no availability",
-              "not available", "sold out", "no more", "no space", "not enough", "no capacity", "no free", "booked up"]
+              "sold out", "no more places", "no more seats", "no more spots", "no space", "not enough places",
+              "not enough seats", "not enough spots", "not enough space", "no capacity", "no free", "booked up",
+              "0 places", "zero places", "no places left", "no room left"]
+def _motive(ctx: "Context", motives: tuple[tuple[str, str], ...], dated: bool) -> tuple[str, str]:
+    """A motive; "that day" or "that week" only when the customer's opening has named the day."""
+    fitting = [m for m in motives if dated or not any(w in m[0] for w in ("that day", "that week"))]
+    return ctx.rng.choice(fitting)
+
+
 QUESTION_MOTIVES = (("I'm planning my budget", "you are planning your budget"),
                     ("I want to be prepared", "you want to be prepared"))
 POLICY_OWN_RULE = ("another person", "someone else", "own records", "other customers", "another customer")
+# A refusal must say why: the record is someone else's. "Please get in touch directly" says only no.
 REFUSE_OTHER = ["own", "account holder", "someone else", "another person", "another customer", "on behalf",
-                "herself", "himself", "themselves", "their own", "not yours", "belongs", "directly", "personally",
-                "only the", "privacy"]
+                "herself", "himself", "themselves", "their own", "not yours", "not your", "belongs",
+                "speaking with", "their consent", "their permission"]
 TEXTS = {  # realistic free text a customer fills in: by "table.column" first, then by the column's meaning
     "reason": ("Persistent cough for two weeks", "Follow-up on my knee injury", "Annual check-up",
                "Skin rash that keeps coming back", "Back pain after lifting boxes"),
@@ -474,7 +485,9 @@ def cancel_booking(ctx: Context, shape: BookingShape, variant: str = "write") ->
     resource, booking = _booking_rows(ctx, shape, owner, status, moment, f"the customer's {b.label} the task is about")
     near = moment + dt.timedelta(days=ctx.rng.randint(1, 9), hours=ctx.rng.choice((-2, -1, 1, 3)))
     for k in range(ctx.near_misses):
-        _booking_rows(ctx, shape, owner, ctx.rng.choice(OPEN_BOOKING), near + dt.timedelta(days=7 * k),
+        when = near + dt.timedelta(days=7 * k)
+        # a booking whose time has passed took place; only one still to come is pending or confirmed
+        _booking_rows(ctx, shape, owner, "completed" if when < cat.clock else ctx.rng.choice(OPEN_BOOKING), when,
                       f"near miss: the customer's other {b.label}")
     other = make_person(ctx, "another customer with a booking on the same slot")
     if shape.own.through is None and shape.when_table == shape.resource.name:
@@ -495,11 +508,13 @@ def cancel_booking(ctx: Context, shape: BookingShape, variant: str = "write") ->
     ask = f"I need to cancel my {b.label} on {words}." if opening_has_when else f"I need to cancel one of my {b.label}s."
     swap = [[iso(moment), iso(near)], [moment.date().isoformat(), near.date().isoformat()]]
     result = {"kind": "write", "goal": goal, "ask": ask, "restate": f"I just want to cancel my {b.label} on {words}.",
-              "motive": ctx.rng.choice(CANCEL_MOTIVES), "what": f"cancel your {b.label} on {words}", "swap": swap}
+              "motive": _motive(ctx, CANCEL_MOTIVES, opening_has_when), "what": f"cancel your {b.label} on {words}",
+              "swap": swap}
     if past:
         refund = " and get my money back" if _paid(shape) else ""  # only a booking that cost something
+        # It took place (completed): the customer is unhappy with it, not someone who missed it.
         result.update(kind="refusal", ask=f"I'd like to cancel my {b.label} from {words}{refund}.",
-                      motive=("I couldn't make it", "you could not make it"),
+                      motive=("it wasn't what I expected", "it was not what you expected"),
                       refusal=Refusal(reason=f"that {b.label} has already taken place (it is completed); only pending "
                                              f"or confirmed {b.label}s can be cancelled",
                                       keywords=["completed", "already took place", "already taken place",
@@ -561,11 +576,14 @@ def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str,
             args[param] = pick(found, {shape.when_col: iso(moment)}, r.pk)
         elif param == "quantity":
             args[param] = quantity
-            # "a place at the practice" in the opening already says how many
-            ctx.fact(Fact("places", f"{say.say_quantity(quantity, 'place').capitalize()}, please.",
-                          ["how many", "places", "people", "seats", "spots"], f"You want {say.say_quantity(quantity, 'place')}.",
-                          "How many places would you like?", [quantity],
-                          opening=not booking_object(r.label, quantity).startswith("the ")))
+            if limit == 1:  # one place is all a booking takes (the policy says so): nothing to ask
+                ctx.fact(Fact("places", "Just me.", ["how many", "places", "people", "seats", "spots"],
+                              "It is just for you.", "How many places would you like?", [quantity], needed=False))
+            else:  # "a place at the practice" in the opening already says how many
+                ctx.fact(Fact("places", f"{say.say_quantity(quantity, 'place').capitalize()}, please.",
+                              ["how many", "places", "people", "seats", "spots"],
+                              f"You want {say.say_quantity(quantity, 'place')}.", "How many places would you like?",
+                              [quantity], opening=not booking_object(r.label, quantity).startswith("the ")))
         elif param in tool.required:
             value = _value_for(ctx, b, param, pschema, template)
             args[param] = value
@@ -578,13 +596,13 @@ def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str,
     details = [Detail("date", moment.date().isoformat()), Detail("time", iso(moment))]
     goal = WriteGoal(step if step is not None else -1, ["book", "reserve", "booking", "reservation", "sign you up",
                                                        "register"], details, [Detail("time", iso(near))],
-                     f"book {say.say_quantity(quantity, 'place')} on the {r.label} on {words}",
+                     f"book {'the' if limit == 1 else say.say_quantity(quantity, 'place') + ' on the'} {r.label} on {words}",
                      f"You are booked on the {r.label} on {words}.")
     thing = booking_object(r.label, quantity)
     some = thing if not thing.startswith("the ") else f"{article(r.label)} {r.label}"
     ask = f"I'd like to book {thing} on {words}." if opening_has_when else f"I'd like to book {some}."
     result = {"kind": "write", "goal": goal, "ask": ask, "restate": f"I'd like to book {thing} on {words}.",
-              "motive": ctx.rng.choice(BOOK_MOTIVES), "what": f"book {thing} on {words}",
+              "motive": _motive(ctx, BOOK_MOTIVES, opening_has_when), "what": f"book {thing} on {words}",
               "swap": [[iso(moment), iso(near)]]}
     if variant == "refusal_full":
         literal = {k: (resource[r.pk] if _key_target(cat, tool, k) == r.name else
@@ -652,8 +670,10 @@ def reschedule(ctx: Context, shape: BookingShape, variant: str = "write") -> dic
                   f"You want to move it to the {r.label} on {new_words}.", "When would you like to move it to?",
                   [iso(new), iso(new)[:10]], opening=opening_has_when))
     if "quantity" in props:  # on the booking already: a careful agent keeps it without asking
-        ctx.fact(Fact("places", f"{say.say_quantity(quantity, 'place').capitalize()}, as before.",
+        ctx.fact(Fact("places", "Just me, as before." if limit == 1 else
+                      f"{say.say_quantity(quantity, 'place').capitalize()}, as before.",
                       ["how many", "places", "people", "seats", "spots"],
+                      "It is just for you, as before." if limit == 1 else
                       f"Your {b.label} is for {say.say_quantity(quantity, 'place')}; you want the same.",
                       "How many places would you like?", [quantity], needed=False))
     args: dict[str, Any] = {}
@@ -682,7 +702,7 @@ def reschedule(ctx: Context, shape: BookingShape, variant: str = "write") -> dic
            else f"I need to move one of my {b.label}s to another time.")
     result: dict[str, Any] = {"kind": "write", "ask": ask, "restate": f"I'd like to move my {b.label} on {old_words} to "
                                                                       f"{new_words}.",
-                              "motive": ctx.rng.choice(RESCHEDULE_MOTIVES), "what": move, "swap": swap}
+                              "motive": _motive(ctx, RESCHEDULE_MOTIVES, opening_has_when), "what": move, "swap": swap}
     if variant == "refusal_full":
         result.update(kind="refusal", goal=WriteGoal(-1, ["move", "reschedule", "change"], _when_details(iso(new), None),
                                                      [], move, ""),
@@ -902,7 +922,9 @@ def pay_bill(ctx: Context, shape: BillShape, variant: str = "write") -> dict[str
     if variant == "refusal_void":
         literal = {k: (bill[inv.pk] if _key_target(cat, tool, k) == inv.name else amount if k == "amount" else v)
                    for k, v in args.items()}
+        # a void bill sends no reminder: the customer found it among their bills and wants it cleared
         result.update(kind="refusal", ask=f"I'd like to pay my {inv.label} from {day_words}, all of it.",
+                      motive=("I want to be sure nothing is left unpaid", "you want to be sure nothing is left unpaid"),
                       refusal=Refusal(reason=f"that {inv.label} is void, so it cannot be paid",
                                       keywords=["void", "voided", "cancelled", "canceled", "annulled", "not open",
                                                 "no longer valid", "nothing to pay", "no payment is due", "invalid"],
@@ -1202,6 +1224,8 @@ def booking_question(ctx: Context, shape: BookingShape) -> dict[str, Any]:
                   resource_values={provider_fk: ctx.rng.choice(elsewhere)})
     pv = ctx.rows.state[provider.name][resource[provider_fk]]
     name = str(pv[name_col])
+    if re.fullmatch(r"[A-Z0-9-]{4,}", name):  # "ZMAGFZ": a code on a door, not where a customer says they go
+        raise NotApplicable(f"the {provider.label} is known by a code, not a name")
     lister, list_param = cat.lister(b.name, shape.own.through or ctx.person.name)
     listed = ctx.chain.add(lister, {list_param: owner_key})
     search_tool, day_param = shape.search

@@ -276,7 +276,8 @@ class Instantiator:
         try:
             results = [(intent, intent.build(ctx))]
             if intent.kind != "refusal" and rng.random() < COMPLEXITY[complexity]["two_goals"]:
-                others = [i for i in self.intents if i.kind != "refusal" and i.name.split(":")[0] != intent.name.split(":")[0]]
+                others = [i for i in self.intents if i.kind != "refusal" and i.name.split(":")[0] != intent.name.split(":")[0]
+                          and not _answer_changed_by(intent, i)]
                 rng.shuffle(others)
                 for other in others[:3]:
                     snapshot = (statekit.copy_state(state), list(ctx.chain.steps), list(ctx.facts), list(ctx.targets),
@@ -586,6 +587,14 @@ class Instantiator:
         draft.subgraph = sorted(h)
         draft.subgraph_edges = _edges_within(self.graph, h)
         draft.c_h = round(complexity_score(self.graph, h, settings), 4)
+
+
+def _answer_changed_by(first: Intent, second: Intent) -> bool:
+    """A question and a change on the same table ("how much do I owe in total?" and "pay my bill"):
+    the answer read before the change would be stale when it is said after it, so they are not
+    asked in one call."""
+    tables = {i.name.partition(":")[2] for i in (first, second)}
+    return {first.kind, second.kind} == {"question", "write"} and len(tables) == 1 and "" not in tables
 
 
 def task_figures(view: DomainView, draft: TaskDraft) -> dict[str, Any]:

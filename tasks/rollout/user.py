@@ -24,7 +24,7 @@ STOP = "###STOP###"
 MAX_USER_TURNS = 14
 
 YES = ("Yes, please go ahead.", "Yes, that's right, go ahead.", "Yes please.", "Yes, do it.")
-INSIST = ("Are you sure? It's really important to me.", "Is there really no way? I was counting on it.",
+INSIST = ("Are you sure? It's really important to me.", "Is there really no way? I'd like to get this sorted today.",
           "Could you check again? I really need this.")
 ACCEPT = ("I see. Thanks for explaining.", "Okay, I understand. Thanks anyway.", "Fair enough, thank you.")
 GIVE_UP = ("Alright, I'll sort it out another way.", "Never mind then, thanks.")

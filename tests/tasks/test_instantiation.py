@@ -489,3 +489,64 @@ def test_before_a_refusal_the_agent_asks_only_what_finds_the_customer_and_the_re
     for intent, keys in asked_for.items():
         # how much, how to pay, the new value, how many places, a visit's reason: refused whatever they are
         assert not keys & {"how_much", "method", "new_value", "places"} and not any("." in k for k in keys), (intent, keys)
+
+
+GENERIC_REFUSALS = ("I'm sorry, but I can't do that for you; please get in touch directly.",
+                    "I'm sorry, I can't help with that. That option is not available.",
+                    "Unfortunately I'm unable to do that. I apologise for the inconvenience.")
+
+
+@pytest.mark.parametrize("intent", ["update_friends_profile", "cancel_friends_booking", "book_full", "reschedule_full",
+                                    "cancel_ended_booking", "pay_void_bill"])
+def test_a_refusal_that_does_not_say_why_does_not_pass(engine, intent):
+    from tasks.reward import refusal_check
+
+    draft, _ = engine.task(kind="refusal", intent=intent)
+    refusal = draft.evaluation["refusal"]
+    for message in GENERIC_REFUSALS:
+        assert not refusal_check(refusal, [message])["met"], message
+    assert refusal_check(refusal, [f"I'm sorry, I can't do that: {refusal['reason']}."])["met"]
+
+
+def test_an_ended_booking_is_refused_for_a_customer_who_was_there_and_the_other_past_bookings_took_place(engine):
+    from tasks.instantiation.catalog import Catalog
+    from tasks.instantiation.intents import booking_shapes
+
+    draft, _ = engine.task(kind="refusal", intent="cancel_ended_booking")
+    assert "could not make it" not in draft.user_scenario["instructions"]["reason_for_call"]
+    booking = draft.evaluation["targets"][0]["table"]
+    shape = next(s for s in booking_shapes(Catalog(engine.view)) if s.booking.name == booking)
+    others = [r["pk"] for r in draft.evaluation["rows_added"] if r["table"] == booking and r["why"].startswith("near miss")
+              and "another customer" not in r["why"]]
+    assert others
+    seen_past = 0
+    for pk in others:
+        row = draft.s0[booking][pk]
+        held = draft.s0[shape.when_table][row[shape.rfk]] if shape.when_table != booking else row
+        if str(held[shape.when_col])[:10] < engine.view.clock[:10]:
+            seen_past += 1
+            assert row["status"] == "completed", row  # a past booking still pending would be cancellable
+    assert seen_past, "the near misses of a past booking are near it in time"
+
+
+def test_a_question_is_not_asked_in_the_same_call_as_a_change_that_would_make_its_answer_stale(engine):
+    from tasks.instantiation.intents import Intent
+    from tasks.instantiation.pipeline import _answer_changed_by
+
+    total = Intent("ask_total_owed:fee_invoices", "question", lambda c: {})
+    assert _answer_changed_by(total, Intent("pay_bill:fee_invoices", "write", lambda c: {}))
+    assert not _answer_changed_by(total, Intent("pay_bill:rent_invoices", "write", lambda c: {}))
+    assert not _answer_changed_by(total, Intent("update_profile", "write", lambda c: {}))
+    pairs = 0
+    for seed in range(60):
+        try:
+            draft = engine.draft(seed, "hard")
+        except Exception:  # a seed that makes no task
+            continue
+        names = draft.intent.split("+")
+        if len(names) == 2:
+            pairs += 1
+            kinds = {"question" if n.startswith("ask_") else "write" for n in names}
+            tables = {n.partition(":")[2] for n in names}
+            assert not (kinds == {"question", "write"} and len(tables) == 1), draft.intent
+    assert pairs

@@ -166,8 +166,8 @@ def write_policy(domain: DomainSpec, rules: dict[str, Any]) -> str:
         add(f"- A booking cannot take more {units} than the {r} has left ({_code(capacity.name)}).")
         share = "exactly one" if most == 1 else f"at most {most}"
         if most < rules.get("max_per_booking", most):
-            add(f"- The domain allows at most {rules['max_per_booking']} places per booking, and {W.article(b)} takes "
-                f"{share} of the {r}'s {units}.")
+            add(f"- {W.article(b).capitalize()} takes {share} of the {r}'s {units}: stricter than the general rule, "
+                f"where the domain allows at most {rules['max_per_booking']} places per booking.")
         else:
             add(f"- At most {most} {units} per booking ({W.article(b)} takes 1 to {most}); the domain allows at most "
                 f"{rules['max_per_booking']} places per booking.")
@@ -281,7 +281,7 @@ def write_policy(domain: DomainSpec, rules: dict[str, Any]) -> str:
     if person is not None and person.machine and person.machine.get("name") == "account":
         add("## Account status")
         add("")
-        add(f"- A {W.label(person)}'s account is active or suspended.")
+        add(f"- {W.article(W.label(person)).capitalize()}'s account is active or suspended.")
         gated = sorted({t.contract["subject"]["template"] for t in domain.tools if _checks_active(t, person)})
         if gated:
             acts = W.join(["make bookings" if "book" in gated else "", "open new records" if "create" in gated else ""],
