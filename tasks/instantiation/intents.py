@@ -32,6 +32,13 @@ from .view import TableView, ToolView
 GREETINGS = ("Hi,", "Hello,", "Hi there,", "Good morning,", "Hello there,")
 PERSONAS = ("terse, busy and polite", "friendly and chatty", "calm and precise", "a little impatient but courteous",
             "careful, double-checks details", "warm and appreciative")
+# How each of them ends the call once they have what they wanted.
+CLOSINGS = {"terse, busy and polite": "Thanks, that's all.",
+            "friendly and chatty": "Lovely, thank you so much for your help!",
+            "calm and precise": "Thank you, that is everything I needed.",
+            "a little impatient but courteous": "Good, thanks. That's all.",
+            "careful, double-checks details": "Thank you, that's clear. That's all I needed.",
+            "warm and appreciative": "That's wonderful, thank you so much!"}
 # Motives as (the customer's words, the scenario's words).
 CANCEL_MOTIVES = (("it clashes with a work meeting", "it clashes with a work meeting"),
                   ("I'll be travelling that week", "you will be travelling that week"),
@@ -333,7 +340,10 @@ def _clear_instant(ctx: Context, table: str, column: str, moment: str) -> None:
             row[column] = iso(_future_slot(ctx, (41, 80)))
 
 
-def when_fact(ctx: Context, key: str, label: str, moment: str | None, day: str | None, opening: bool) -> None:
+def when_fact(ctx: Context, key: str, label: str, moment: str | None, day: str | None, opening: bool,
+              purpose: str = "") -> None:
+    """The day (and time) of the record the customer means. ``purpose`` ("you want to cancel")
+    tells it apart in the scenario from another record of the same kind in a two-goal call."""
     today = ctx.catalog.today
     if moment:
         words = say.say_instant(moment, today)
@@ -342,7 +352,8 @@ def when_fact(ctx: Context, key: str, label: str, moment: str | None, day: str |
         words = say.say_date(day, today)
         values = [day]
     ctx.fact(Fact(key, f"The one on {words}.", ["which", "when", "date", "time", "what day", label],
-                  f"The {label} is on {words}.", f"Which {label} is it, and when is it?", values, opening=opening))
+                  f"The {label}{' ' + purpose if purpose else ''} is on {words}.", f"Which {label} is it, and when is it?",
+                  values, opening=opening))
 
 
 def _when_details(moment: str | None, day: str | None) -> list[Detail]:
@@ -465,7 +476,8 @@ def cancel_booking(ctx: Context, shape: BookingShape, variant: str = "write") ->
         ctx.fact(Fact("friend", f"My {fw} is {fname}.", ["friend", "partner", "whose", "their name", "who is"],
                       f"Your {fw} is {fname}; they asked you to cancel it for them.", f"What is your {fw}'s name?",
                       [fname], opening=True))
-        when_fact(ctx, "when", b.label, iso(moment) if shape.when_table != b.name else None, moment.date().isoformat(), True)
+        when_fact(ctx, "when", b.label, iso(moment) if shape.when_table != b.name else None, moment.date().isoformat(), True,
+                  f"your {fw} wants cancelled")
         details = _when_details(iso(moment) if shape.when_table != b.name else None, moment.date().isoformat())
         return {"kind": "refusal", "ask": f"I'd like to cancel my {fw} {whose} {b.label} on {words}. "
                                           "They asked me to do it for them.",
@@ -497,7 +509,8 @@ def cancel_booking(ctx: Context, shape: BookingShape, variant: str = "write") ->
     on_resource = shape.when_table == shape.resource.name
     words = say.say_instant(iso(moment), cat.today) if on_resource else say.say_date(moment.date(), cat.today)
     opening_has_when = ctx.rng.random() < 0.5 or past  # the refusal's ask always names the day
-    when_fact(ctx, "when", b.label, iso(moment) if on_resource else None, moment.date().isoformat(), opening_has_when)
+    when_fact(ctx, "when", b.label, iso(moment) if on_resource else None, moment.date().isoformat(), opening_has_when,
+              "you want to cancel")
     ctx.targets.append(_booking_target(ctx, shape, booking, owner_pk, moment, f"the customer's {b.label} on {words}"))
     args = {cat.key_param(cancel, b.name): booking_key}
     step = None if past else ctx.chain.add(cancel, args)
@@ -562,7 +575,7 @@ def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str,
     found = ctx.chain.add(search_tool, {day_param: moment.date().isoformat()})
     words = say.say_instant(iso(moment), cat.today)
     opening_has_when = ctx.rng.random() < 0.5 or variant != "write"
-    when_fact(ctx, "when", r.label, iso(moment), None, opening_has_when)
+    when_fact(ctx, "when", r.label, iso(moment), None, opening_has_when, "you want")
     args: dict[str, Any] = {}
     template = next(iter((ctx.rows.state.get(b.name) or {}).values()), {})
     details_from = len(ctx.facts)
@@ -663,7 +676,7 @@ def reschedule(ctx: Context, shape: BookingShape, variant: str = "write") -> dic
     found = ctx.chain.add(search_tool, {day_param: new.date().isoformat()})
     old_words, new_words = say.say_instant(iso(old), cat.today), say.say_instant(iso(new), cat.today)
     opening_has_when = ctx.rng.random() < 0.6 or variant != "write"
-    when_fact(ctx, "when", b.label, iso(old), None, opening_has_when)
+    when_fact(ctx, "when", b.label, iso(old), None, opening_has_when, "you want to move")
     ctx.fact(Fact("new_when", f"To {new_words}.", ["move it to", "move to", "moved to", "new time", "new date",
                                                   "new slot", "instead", "to when", "rather", "prefer", "reschedule",
                                                   "when", "date", "time", "day"],
@@ -1236,7 +1249,7 @@ def booking_question(ctx: Context, shape: BookingShape) -> dict[str, Any]:
     words = say.say_instant(iso(moment), cat.today)
     owner_pk = owner[cat.tables[shape.own.through or ctx.person.name].pk]
     ctx.targets.append(_booking_target(ctx, shape, booking, owner_pk, moment, f"the customer's {b.label} on {words}"))
-    when_fact(ctx, "when", b.label, iso(moment), None, True)
+    when_fact(ctx, "when", b.label, iso(moment), None, True, "you are asking about")
     if provider.role == "provider":
         answer = Answer("words", name, f"who your {b.label} on {words} is with", {"$ref": [got, name_col]},
                         f"Your {b.label} on {words} is with {{value}}.")

@@ -24,14 +24,14 @@ from environments.runtime.executor import EnvironmentBundle, Sandbox
 from tasks import phrasing
 
 from .catalog import Catalog, Rows
-from .intents import GREETINGS, PERSONAS, Context, Intent, NotApplicable, article, customer_word, library
+from .intents import CLOSINGS, GREETINGS, PERSONAS, Context, Intent, NotApplicable, article, customer_word, library
 from .plan import Answer, Plan, Script, render_instructions
 from .view import DomainView, ToolView
 
 COMPLEXITY = {  # orthogonal distractor rows per touched table; near misses per goal; share of two-goal tasks
     "easy": {"distractors": 1, "near": 1, "two_goals": 0.0},
     "medium": {"distractors": 3, "near": 2, "two_goals": 0.0},
-    "hard": {"distractors": 6, "near": 3, "two_goals": 0.6},
+    "hard": {"distractors": 6, "near": 3, "two_goals": 0.85},  # what makes it hard is what it asks, not only rows
 }
 KIND_SHARES = {"write": 0.50, "question": 0.32, "refusal": 0.18}  # the mix of task kinds a batch aims at
 LITERAL_TYPES = ("integer", "number", "boolean")
@@ -348,10 +348,12 @@ class Instantiator:
                                 "accept the answer and end the conversation.")
         if answers:
             instructions.append("Once the agent has told you what you asked, thank them and end the conversation.")
+        tone = rng.choice(PERSONAS)
         script = Script(kind=kind, opening=opening, goal=goal, facts=ctx.facts, unknowns=ctx.unknowns, writes=writes,
-                        answers=answers, refusal=refusal, insist_once=True, seed=rng.getrandbits(32))
+                        answers=answers, refusal=refusal, insist_once=True, seed=rng.getrandbits(32),
+                        closing=CLOSINGS[tone])
         who = customer_word(person)
-        persona = f"{name}, {article(who)} {who} of {self.view.name}; {rng.choice(PERSONAS)}."
+        persona = f"{name}, {article(who)} {who} of {self.view.name}; {tone}."
         purpose = (f"{kind.capitalize()} task ({', '.join(i.name.split(':')[0].replace('_', ' ') for i, _r in results)}): "
                    f"the customer wants to {whats.replace('your ', 'their ')}.")
         swaps = [s for p in parts for s in (p.get("swap") or [])]
