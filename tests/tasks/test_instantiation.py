@@ -550,3 +550,23 @@ def test_a_question_is_not_asked_in_the_same_call_as_a_change_that_would_make_it
             tables = {n.partition(":")[2] for n in names}
             assert not (kinds == {"question", "write"} and len(tables) == 1), draft.intent
     assert pairs
+
+
+def test_a_two_goal_scenario_says_which_record_is_which_and_the_persona_ends_the_call_in_its_words(engine):
+    import re
+
+    from tasks.instantiation.intents import CLOSINGS
+
+    checked = 0
+    for seed in range(40):
+        try:
+            draft = engine.draft(seed, "hard")
+        except Exception:  # a seed that makes no task
+            continue
+        tone = draft.user_scenario["persona"].rsplit("; ", 1)[1].rstrip(".")
+        assert draft.script["closing"] == CLOSINGS[tone]
+        known = draft.user_scenario["instructions"]["known_info"]
+        subjects = re.findall(r"(The [^.]*?) is on ", known)
+        assert len(subjects) == len(set(subjects)), known  # "the visit you want to cancel", "… to move"
+        checked += len(subjects) > 1
+    assert checked, "no two-goal task names two records of one kind"
