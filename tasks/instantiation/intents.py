@@ -796,7 +796,10 @@ def _describe_value_fact(ctx: Context, table: TableView, column: str, schema: di
         if words.endswith(" on"):  # worked_on: "Which day was it worked on?"
             known, question = f"It was {words} {said[:-1]}.", f"Which day was it {words}?"
     elif isinstance(value, str) and "enum" not in schema:  # free text, quoted so it reads as one value
-        known = f'The {words} is "{value}".'
+        known, question = f'The {words} is "{value}".', f"What is the {words}?"
+        if column in WORDED_COLUMNS:  # what the customer writes: "What would you like it to say?"
+            known, question = f'You want it to say "{value}".', "What would you like it to say?"
+            asked = asked + ["say", "write", "wording", "text", "message"]
     if isinstance(value, bool):  # "Should it be pinned?", not "What should the pinned be?"
         quality = words.removeprefix("is ")
         known = f"You want it {quality}." if value else f"You do not want it {quality}."
@@ -804,6 +807,12 @@ def _describe_value_fact(ctx: Context, table: TableView, column: str, schema: di
     elif isinstance(value, (int, float)) and _counted(words):  # "It is 5 stars", not "The stars is 5"
         known, question = f"It is {said[:-1]} {words}.", f"How many {words}?"
     ctx.fact(Fact(f"{table.name}.{column}", said, asked, known, question, [value]))
+
+
+# Free-text columns whose value is the customer's own words (a message, a comment), asked for as such
+# rather than by the column's name ("What should the body be?").
+WORDED_COLUMNS = frozenset({"body", "comment", "content", "text", "message", "memo", "note", "change_note",
+                            "answer_text", "cover_letter"})
 
 
 def _counted(words: str) -> bool:

@@ -236,12 +236,15 @@ def test_a_day_is_known_as_said_and_free_text_is_quoted():
                   level="easy")
     _describe_value_fact(ctx, Table(), "worked_on", {"type": "string", "format": "date"}, "2026-03-14")
     _describe_value_fact(ctx, Table(), "note", {"type": "string"}, "Sprint planning")
+    _describe_value_fact(ctx, Table(), "summary", {"type": "string"}, "Bug fixing on the login page")
     _describe_value_fact(ctx, Table(), "hours", {"type": "number"}, 0.5)
     _describe_value_fact(ctx, Table(), "hours", {"type": "number"}, 7.0)
-    day, note, hours, whole = ctx.facts
+    day, note, summary, hours, whole = ctx.facts
     assert (day.say, day.known, day.question) == ("Saturday 14 March.", "It was worked on Saturday 14 March.",
                                                   "Which day was it worked on?")
-    assert note.known == 'The note is "Sprint planning".'
+    # words the customer writes are asked for as such, not by the column's name ("What should the note be?")
+    assert (note.known, note.question) == ('You want it to say "Sprint planning".', "What would you like it to say?")
+    assert (summary.known, summary.question) == ('The summary is "Bug fixing on the login page".', "What is the summary?")
     assert (hours.say, hours.known, hours.question) == ("0.5.", "It is 0.5 hours.", "How many hours?")
     assert (whole.say, whole.known) == ("7.", "It is 7 hours.")  # as people say it, not "7.0"
 
