@@ -23,11 +23,20 @@ _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w
 _ORDINAL = re.compile(r"\b(\d{1,2})(st|nd|rd|th)\b")
 REFUSAL_CUES = ("can't", "cannot", "can not", "unable", "not able", "not allowed", "not permitted", "isn't possible",
                 "is not possible", "not possible", "won't be able", "am not able", "i'm afraid", "unfortunately",
-                "not eligible", "can only", "only able", "i must decline", "i have to decline", "not something i can")
+                "not eligible", "can only", "only able", "i must decline", "i have to decline", "not something i can",
+                "can no longer", "no longer be", "nothing to pay", "nothing is owed", "sorry, but", "i'm sorry, but",
+                "i am sorry, but", "won't be possible", "will not be possible", "not eligible")
+# "Only resolved alerts can be reopened, and this one is still open."
+_ONLY_CAN = re.compile(r"\bonly\b[^.!?]*\bcan\b", re.IGNORECASE)
 CONFIRM_CUES = ("shall i", "should i", "do you want me to", "would you like me to", "can you confirm", "could you confirm",
                 "please confirm", "do you confirm", "confirm that", "is that correct", "is that right", "ok to proceed",
                 "okay to proceed", "may i proceed", "shall we proceed", "go ahead?", "proceed?", "(yes/no)", "yes or no",
-                "want me to go ahead", "like me to go ahead", "like me to proceed", "want me to proceed")
+                "want me to go ahead", "like me to go ahead", "like me to proceed", "want me to proceed",
+                "confirm?", "is that okay", "is that ok", "does that sound right", "does that sound good",
+                "does that work", "sound good?", "is this correct", "is this right", "would you like to continue",
+                "would you like to proceed", "do you want to proceed", "are you sure you want", "just to confirm",
+                "you'd like me to", "you would like me to", "you want me to", "can i go ahead", "shall i go ahead",
+                "ok?", "okay?", "correct?", "right?", "please confirm", "to confirm,")
 
 
 def parse_instant(value: Any) -> dt.datetime | None:
@@ -150,7 +159,7 @@ def mentions_date(text: str, value: str | dt.date) -> bool:
     month = MONTHS[day.month - 1]
     names = [month, month[:3]] + (["sept"] if day.month == 9 else [])
     for name in names:
-        if re.search(rf"(?<!\d){day.day} (?:of )?{name}\b", low) or re.search(rf"\b{name}\.? {day.day}(?!\d)", low):
+        if re.search(rf"(?<!\d){day.day} (?:of )?{name}\b", low) or re.search(rf"\b{name}\.? {day.day}(?![\d:.]\d)(?!\d)", low):
             return True
     return False
 
@@ -198,7 +207,7 @@ def mentions(text: str, kind: str, value: Any) -> bool:
 
 
 def refuses(text: str) -> bool:
-    return contains_any(text, REFUSAL_CUES)
+    return contains_any(text, REFUSAL_CUES) or _ONLY_CAN.search(text) is not None
 
 
 WH_WORDS = ("what", "which", "when", "where", "who", "whom", "whose", "how")
@@ -213,8 +222,27 @@ def _wh_question(sentence: str) -> bool:
     return words.split(" ", 1)[0].strip(",") in WH_WORDS
 
 
+# "Could you confirm your e-mail address?" asks for a fact, not for a yes to a change.
+_CONFIRM_IDENTITY = re.compile(r"\b(?:confirm|verify)\s+(?:your|the|my)\s+(?:e-?mail|name|identity|address|account|"
+                               r"phone|date of birth|details)", re.IGNORECASE)
+
+
+# A question that opens with the action is a proposal: "Cancel your visit on 10 March at 09:00?"
+IMPERATIVES = ("cancel", "book", "pay", "update", "change", "move", "reschedule", "close", "reopen", "file", "submit",
+               "proceed", "go ahead", "confirm", "post", "send", "add", "set", "make", "charge", "leave", "log", "open")
+
+
+def _opening_word(sentence: str) -> str:
+    words = re.sub(r"^(?:(?:" + "|".join(re.escape(i) for i in INTERJECTIONS) + r")\b[\s,!.-]*)+", "",
+                   sentence.strip().lower())
+    return words.split(" ", 1)[0].strip(",")
+
+
 def asks_confirmation(text: str) -> bool:
-    """The message asks for a yes or no to something it proposes ("Shall I go ahead?"); a sentence
-    that opens with a question word asks for a fact instead ("What should I change it to?")."""
-    sentences = re.findall(r"[^.!?]+[.!?]*", text)
-    return any(contains_any(s, CONFIRM_CUES) and not _wh_question(s) for s in sentences)
+    """The message asks for a yes or no to something it proposes ("Shall I go ahead?", "Cancel your
+    visit on 10 March?"); a sentence that opens with a question word asks for a fact instead ("What
+    should I change it to?")."""
+    sentences = re.findall(r".+?(?:[.!?]+(?=\s|$)|$)", text, re.DOTALL)  # not at an e-mail's dots
+    return any((contains_any(s, CONFIRM_CUES) or (s.rstrip().endswith("?") and _opening_word(s) in IMPERATIVES)
+                or contains_word(s, "yes/no") or contains_word(s, "yes or no"))
+               and not _wh_question(s) and not _CONFIRM_IDENTITY.search(s) for s in sentences)

@@ -34,10 +34,19 @@ class Ownership:
     through_fk: str | None = None  # its column pointing at the person
 
 
+# How a customer names a booking whose table label is a clerk's word ("my session signup").
+SPOKEN_LABELS = {"session signup": "session booking", "attendance": "booking", "workshop seat": "workshop booking",
+                 "room seat": "room booking", "install booking": "installation booking",
+                 "ipo subscription": "IPO subscription"}
+
+
 class Catalog:
     def __init__(self, view: DomainView) -> None:
         self.view = view
         self.tables = {name: view.table(name) for name in view.tables}
+        for table in self.tables.values():
+            if table.role == "booking":
+                table.label = SPOKEN_LABELS.get(table.label, table.label)
         persons = [t for t in self.tables.values() if t.role == "person"]
         self.person: TableView | None = persons[0] if persons else None
         self.clock = statekit_instant(view.clock)

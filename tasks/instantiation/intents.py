@@ -53,7 +53,8 @@ RESCHEDULE_MOTIVES = (("something came up that day", "something came up that day
                       ("the new time suits me better", "the new time suits you better"),
                       ("I have to work that day after all", "you have to work that day after all"))
 # A refusal must say why: that the slot is full. "That is not available" says only no.
-FULL_WORDS = ["full", "fully booked", "no places", "no seats", "no spots", "none left", "no availability",
+FULL_WORDS = ["is full", "are full", "'s full", "now full", "already full", "completely full", "full up",
+              "fully booked", "no places", "no seats", "no spots", "none left", "no availability",
               "sold out", "no more places", "no more seats", "no more spots", "no space", "not enough places",
               "not enough seats", "not enough spots", "not enough space", "no capacity", "no free", "booked up",
               "0 places", "zero places", "no places left", "no room left"]
@@ -69,7 +70,7 @@ POLICY_OWN_RULE = ("another person", "someone else", "own records", "other custo
 # A refusal must say why: the record is someone else's. "Please get in touch directly" says only no.
 REFUSE_OTHER = ["own", "account holder", "someone else", "another person", "another customer", "on behalf",
                 "herself", "himself", "themselves", "their own", "not yours", "not your", "belongs",
-                "speaking with", "their consent", "their permission"]
+                "their consent", "their permission"]
 TEXTS = {  # realistic free text a customer fills in: by "table.column" first, then by the column's meaning
     "reason": ("Persistent cough for two weeks", "Follow-up on my knee injury", "Annual check-up",
                "Skin rash that keeps coming back", "Back pain after lifting boxes"),
@@ -351,7 +352,9 @@ def when_fact(ctx: Context, key: str, label: str, moment: str | None, day: str |
     else:
         words = say.say_date(day, today)
         values = [day]
-    ctx.fact(Fact(key, f"The one on {words}.", ["which", "when", "date", "time", "what day", label],
+    # the label's first word too: an agent that reads the policy's "session signup" asks "which session?"
+    ctx.fact(Fact(key, f"The one on {words}.", ["which", "when", "date", "time", "what day", label,
+                                                label.split()[0]],
                   f"The {label}{' ' + purpose if purpose else ''} is on {words}.", f"Which {label} is it, and when is it?",
                   values, opening=opening))
 
@@ -590,11 +593,11 @@ def book(ctx: Context, shape: BookingShape, variant: str = "write") -> dict[str,
         elif param == "quantity":
             args[param] = quantity
             if limit == 1:  # one place is all a booking takes (the policy says so): nothing to ask
-                ctx.fact(Fact("places", "Just me.", ["how many", "places", "people", "seats", "spots"],
+                ctx.fact(Fact("places", "Just me.", PLACES_CUES,
                               "It is just for you.", "How many places would you like?", [quantity], needed=False))
             else:  # "a place at the practice" in the opening already says how many
                 ctx.fact(Fact("places", f"{say.say_quantity(quantity, 'place').capitalize()}, please.",
-                              ["how many", "places", "people", "seats", "spots"],
+                              PLACES_CUES,
                               f"You want {say.say_quantity(quantity, 'place')}.", "How many places would you like?",
                               [quantity], opening=not booking_object(r.label, quantity).startswith("the ")))
         elif param in tool.required:
@@ -685,7 +688,7 @@ def reschedule(ctx: Context, shape: BookingShape, variant: str = "write") -> dic
     if "quantity" in props:  # on the booking already: a careful agent keeps it without asking
         ctx.fact(Fact("places", "Just me, as before." if limit == 1 else
                       f"{say.say_quantity(quantity, 'place').capitalize()}, as before.",
-                      ["how many", "places", "people", "seats", "spots"],
+                      PLACES_CUES,
                       "It is just for you, as before." if limit == 1 else
                       f"Your {b.label} is for {say.say_quantity(quantity, 'place')}; you want the same.",
                       "How many places would you like?", [quantity], needed=False))
@@ -727,10 +730,10 @@ def reschedule(ctx: Context, shape: BookingShape, variant: str = "write") -> dic
     cancel_step = ctx.chain.add(cancel, {cat.key_param(cancel, b.name): booking_key})
     book_step = ctx.chain.add(book_tool, args)
     result["goals"] = [
-        WriteGoal(cancel_step, ["cancel", "call off", "cancellation"], _when_details(iso(old), None),
+        WriteGoal(cancel_step, ["cancel", "call off", "cancellation", "move", "reschedule"], _when_details(iso(old), None),
                   _when_details(iso(near_old), None)[:1], f"cancel your {b.label} on {old_words}",
                   f"Your {b.label} on {old_words} is now cancelled."),
-        WriteGoal(book_step, ["book", "reserve", "booking", "reservation"],
+        WriteGoal(book_step, ["book", "reserve", "booking", "reservation", "move", "reschedule"],
                   [Detail("date", new.date().isoformat()), Detail("time", iso(new))], [Detail("time", iso(near_new))],
                   f"book {booking_object(r.label, quantity)} on {new_words} in its place",
                   f"You are booked on the {r.label} on {new_words} instead.")]
@@ -809,6 +812,10 @@ def _describe_value_fact(ctx: Context, table: TableView, column: str, schema: di
     ctx.fact(Fact(f"{table.name}.{column}", said, asked, known, question, [value]))
 
 
+# How an agent asks how many places a booking takes ("Will anyone be joining you?").
+PLACES_CUES = ["how many", "places", "people", "seats", "spots", "just for you", "anyone", "joining", "party",
+               "coming with", "only you", "for yourself"]
+
 # Free-text columns whose value is the customer's own words (a message, a comment), asked for as such
 # rather than by the column's name ("What should the body be?").
 WORDED_COLUMNS = frozenset({"body", "comment", "content", "text", "message", "memo", "note", "change_note",
@@ -825,7 +832,9 @@ _SYNONYMS = {"reason": ("why", "what for", "purpose", "symptom"), "issue": ("pro
              "summary": ("what happened", "describe", "details"), "details": ("what happened", "describe"),
              "comment": ("review", "think", "feedback", "say"), "stars": ("rating", "rate", "score", "out of"),
              "severity": ("severe", "serious", "bad"), "priority": ("urgent", "urgency"),
-             "nights": ("how long", "how many nights"), "check_in": ("arrive", "arrival", "when")}
+             "nights": ("how long", "how many nights"), "check_in": ("arrive", "arrival", "when"),
+             "body_part": ("where", "injured", "injury", "hurt", "which part"),
+             "worked_on": ("which day", "what day", "date", "when", "work done")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -909,6 +918,7 @@ def pay_bill(ctx: Context, shape: BillShape, variant: str = "write") -> dict[str
     paying = amount if full else round(min(amount - 1, max(10.0, round(amount * ctx.rng.uniform(0.3, 0.7)))), 0)
     args: dict[str, Any] = {}
     method_value = None
+    other_methods: list[str] = []
     for p, pschema in tool.parameters["properties"].items():
         if _key_target(cat, tool, p) == inv.name:
             args[p] = pick(listed, _bill_where(shape, day), inv.pk)
@@ -916,26 +926,29 @@ def pay_bill(ctx: Context, shape: BillShape, variant: str = "write") -> dict[str
             args[p] = pick(listed, _bill_where(shape, day), shape.due) if full else paying
         elif "enum" in pschema and p in tool.required:
             method_value = ctx.rng.choice(pschema["enum"])
+            other_methods = [m for m in pschema["enum"] if m != method_value]
             args[p] = method_value
     # A void bill cannot be paid however much or by what: a careful agent does not ask (it still may).
     asked = variant == "write"
     if full:
-        ctx.fact(Fact("how_much", "All of it, please.", ["how much", "full", "whole", "part", "partial"],
+        ctx.fact(Fact("how_much", "All of it, please.", ["how much", "full", "whole", "part", "partial", "amount"],
                       f"You want to pay the whole {inv.label}.", "How much would you like to pay?", [],
                       needed=asked))
     else:
-        ctx.fact(Fact("how_much", f"{say.say_money(paying)} for now, please.", ["how much", "full", "whole", "part"],
+        ctx.fact(Fact("how_much", f"{say.say_money(paying)} for now, please.", ["how much", "full", "whole", "part",
+                                                                               "amount"],
                       f"You want to pay {say.say_money(paying)} now and the rest later.",
                       "How much would you like to pay?", [paying], needed=asked))
     if method_value is not None:
         ctx.fact(Fact("method", f"By {say.humanize(method_value)}.", ["how would you like to pay", "pay by", "pay with",
-                                                                       "payment method", "card", "cash", "how will you pay"],
+                                                                       "payment method", "card", "cash", "how will you pay",
+                                                                       "paying", "method"],
                       f"You pay by {say.humanize(method_value)}.", "How would you like to pay?", [method_value],
                       needed=asked))
     step = None if variant != "write" else ctx.chain.add(tool, args)
-    goal = WriteGoal(step if step is not None else -1, ["pay", "payment", "settle"],
+    goal = WriteGoal(step if step is not None else -1, ["pay", "payment", "settle", "charge"],
                      [Detail("money", paying), Detail("date", day.isoformat())],
-                     [Detail("date", near_day.isoformat())],
+                     [Detail("date", near_day.isoformat())] + [Detail("words", say.humanize(m)) for m in other_methods],
                      f"pay {say.say_money(paying)} by {say.humanize(method_value or 'card')} on your {inv.label} from {day_words}",
                      f"Your payment of {say.say_money(paying)} on the {inv.label} from {day_words} is recorded.")
     result = {"kind": "write", "goal": goal, "ask": f"I'd like to pay my {inv.label} from {day_words}.",
@@ -1017,7 +1030,8 @@ def update_profile(ctx: Context, variant: str = "write") -> dict[str, Any]:
                                    keywords=REFUSE_OTHER, forbidden={"tool": tool.name, "args": {key: friend[person.pk], column: new}},
                                    by="policy", rule="another person")}
     new, said, detail = _new_contact(ctx, column, ctx.user_row)
-    ctx.fact(Fact("new_value", said, ["new", "what should", "change it to", "what is the", column, words],
+    email_words = ["email", "e-mail", "mail"] if column == email_col else []
+    ctx.fact(Fact("new_value", said, ["new", "what should", "change it to", "what is the", column, words, *email_words],
                   f"Your new {words} is {new}.", f"What is the new {words}?", [new]))
     step = ctx.chain.add(tool, {key: ctx.chain.user, column: new})
     goal = WriteGoal(step, ["update", "change", "set", "replace", "edit"], [detail], [],

@@ -2,7 +2,7 @@
 once on a refusal, never stops because the agent asks something, and replays deterministically."""
 
 from tasks.instantiation.plan import Answer, Detail, Fact, Refusal, Script, Unknown, WriteGoal
-from tasks.rollout.user import STOP, ScriptedUser
+from tasks.rollout.user import INSIST, STOP, ScriptedUser
 
 
 def script(kind: str = "write") -> Script:
@@ -114,9 +114,11 @@ def _moving_script() -> Script:
              Fact("new_when", "To Friday 13 March at 14:00.", ["move it to", "new time", "instead", "when", "date", "day"],
                   "", "",
                   ["2026-03-13T14:00:00Z"])]
-    writes = [WriteGoal(4, ["cancel"], [Detail("date", "2026-03-10"), Detail("time", "2026-03-10T09:00:00Z")],
+    writes = [WriteGoal(4, ["cancel", "move", "reschedule"], [Detail("date", "2026-03-10"),
+                                                              Detail("time", "2026-03-10T09:00:00Z")],
                         [Detail("date", "2026-03-12")], "cancel your visit on Tuesday 10 March at 09:00", ""),
-              WriteGoal(5, ["book"], [Detail("date", "2026-03-13"), Detail("time", "2026-03-13T14:00:00Z")],
+              WriteGoal(5, ["book", "move", "reschedule"], [Detail("date", "2026-03-13"),
+                                                            Detail("time", "2026-03-13T14:00:00Z")],
                         [Detail("time", "2026-03-13T16:00:00Z")], "book the visit slot on Friday 13 March at 14:00", "")]
     return Script(kind="write", opening="Hi, I need to move one of my visits to another time.",
                   goal="I want to move my visit on 10 March to 13 March at 14:00.", facts=facts, unknowns=[],
@@ -168,3 +170,126 @@ def test_a_question_that_says_should_i_asks_for_a_fact_and_is_not_a_proposal():
     # a question about something the user never mentioned gets no unrelated fact
     assert user.respond("What should the body be?").startswith(("Sorry, I'm not sure", "I'm not sure"))
     assert user.respond("I can update your email to wen.b@example.org. Shall I go ahead?").startswith("Yes")
+
+
+# -- the user as agents other than the oracle talk to it -------------------------------------------
+
+
+def test_it_does_not_hang_up_after_the_first_of_two_changes_and_asks_for_the_one_left():
+    user = ScriptedUser(_moving_script())
+    assert user.respond("I'll cancel your visit on Tuesday 10 March at 09:00 first. Shall I proceed?").startswith("Yes")
+    after_one = user.respond("Your visit has been cancelled.")
+    assert STOP not in after_one and "book the visit slot on Friday 13 March at 14:00" in after_one
+    assert user.respond("Shall I book the visit slot on Friday 13 March at 14:00 for you?").startswith("Yes")
+    assert STOP in user.respond("All done! You're booked on Friday 13 March at 14:00.")
+
+
+def test_a_done_report_that_ends_with_an_offer_ends_the_call_and_ordinary_wordings_count():
+    for report in ("Your visit on 10 March has been cancelled successfully! Is there anything else I can help you with?",
+                   "Cancellation confirmed. Anything else?", "That's taken care of.", "It's all done.",
+                   "I've cancelled it for you."):
+        user = ScriptedUser(script())
+        user.respond("I can cancel your visit on Tuesday 10 March at 9am. Shall I go ahead?")
+        assert STOP in user.respond(report), report
+
+
+def test_a_proposal_worded_in_many_ways_is_recognized():
+    for proposal in ("Just to confirm, you'd like me to cancel your visit on Tuesday 10 March at 09:00?",
+                     "I'll cancel the visit on Tuesday, March 10 at 9:00 AM. Is that okay?",
+                     "Cancelling your visit on 10 March at 09:00 - confirm?",
+                     "Are you sure you want to cancel your visit on 10 March at 09:00? This can't be undone."):
+        assert ScriptedUser(script()).respond(proposal).startswith("Yes"), proposal
+    # both changes of a move, said as a move
+    move = ScriptedUser(_moving_script())
+    assert move.respond("I'll move your visit from Tuesday 10 March at 09:00 to Friday 13 March at 14:00. "
+                        "Shall I proceed?").startswith("Yes")
+    assert move.confirmed == {4, 5}
+    assert STOP in move.respond("Your visit has been moved to Friday 13 March at 14:00.")
+
+
+def test_a_proposal_with_the_near_miss_beside_the_right_one_or_another_way_to_pay_is_declined():
+    user = ScriptedUser(script())
+    both = user.respond("I'll cancel both visits, on Tuesday 10 March at 09:00 and on Thursday 12 March. OK?")
+    assert both.startswith("No") and not user.confirmed
+    pay = Script(kind="write", opening="I'd like to pay my bill.", goal="I want to pay my bill from 3 March.",
+                 facts=[], unknowns=[], seed=1,
+                 writes=[WriteGoal(3, ["pay", "payment", "settle"], [Detail("money", 120.5), Detail("date", "2026-03-03")],
+                                   [Detail("words", "card"), Detail("words", "transfer")],
+                                   "pay 120.50 by cash on your bill from 3 March", "")])
+    assert ScriptedUser(pay).respond("I'll pay 120.50 on your bill from 3 March by card. Shall I?").startswith("No")
+    assert ScriptedUser(pay).respond("I'll pay 120.50 on your bill from 3 March in cash. Shall I?").startswith("Yes")
+
+
+def test_a_refusal_with_an_offer_after_it_is_a_refusal_and_the_question_it_asks_is_in_its_last_words():
+    user = ScriptedUser(script("refusal"))
+    first = user.respond("That visit already took place, so it can no longer be cancelled. Would you like me to "
+                         "check your other visits?")
+    assert first in ("Are you sure? It's really important to me.", "Is there really no way? I'd like to get this sorted today.",
+                     "Could you check again? I really need this.")
+    assert STOP in user.respond("I'm sorry, but it is completed: nothing I can do.")
+    # "I found your account" is not a question; the question after it asks for the visit
+    assert ScriptedUser(script()).respond("Thanks! I found your account. Which visit is this about?") == \
+        "The one on Tuesday 10 March at 09:00."
+    assert ScriptedUser(script()).respond("I'll need to verify who I'm speaking with. What's your e-mail?") == \
+        "It's wen.bianchi42@example.com."
+
+
+def _bill_and_visit_script() -> Script:
+    """A visit to cancel and a question about a bill, in one call."""
+    base = script()
+    base.answers = [Answer("money", 120.5, "how much is left on your bill from 3 March", {})]
+    base.facts.append(Fact("reason", "Persistent cough.", ["reason", "why", "what for"], "", "", ["Persistent cough"]))
+    return base
+
+
+def test_reports_questions_and_offers_in_one_message_are_each_taken_for_what_they_are():
+    move = ScriptedUser(_moving_script())
+    assert move.respond("Your visit on Tuesday 10 March at 09:00 is cancelled. Shall I book the visit slot on Friday "
+                        "13 March at 14:00?").startswith("Yes")  # the report is noted and the proposal answered
+    assert STOP in move.respond("Booked.")
+    bullets = ScriptedUser(_moving_script())
+    bullets.respond("I'll move your visit from Tuesday 10 March at 09:00 to Friday 13 March at 14:00. Shall I proceed?")
+    assert STOP in bullets.respond("All done!\n- Cancelled: visit on Tuesday 10 March at 09:00\n- Booked: Friday 13 March "
+                                   "at 14:00\nIs there anything else I can help you with?")
+    mixed = ScriptedUser(_bill_and_visit_script())
+    mixed.respond("Shall I cancel your visit on Tuesday 10 March at 09:00?")
+    assert mixed.respond("Updated: your visit is cancelled.") == "Thanks. Could you also tell me how much is left on my bill from 3 March?"
+    assert STOP in mixed.respond("You still owe 120.50. Would you like me to pay it now?")
+
+
+def test_what_was_found_is_not_a_proposal_and_a_report_on_the_near_miss_is_not_taken():
+    user = ScriptedUser(script())
+    assert user.respond("I found two visits: Tuesday 10 March and Thursday 12 March. Just to confirm, you'd like me "
+                        "to cancel the visit on Tuesday 10 March at 09:00?").startswith("Yes")
+    assert user.respond("Your visit on Thursday 12 March is now cancelled.").startswith("No")
+    assert ScriptedUser(script()).respond("Cancel your visit on Tuesday 10 March at 09:00?").startswith("Yes")
+
+
+def test_a_reason_stated_flatly_is_a_refusal_and_the_question_word_points_at_what_is_asked():
+    refusal = ScriptedUser(script("refusal"))
+    assert refusal.respond("Your visit on Tuesday 10 March already took place.") in INSIST
+    # a question is never the refusal, whatever words it shares with the reason
+    assert ScriptedUser(script("refusal")).respond("Which visit was it, the one that took place?") not in INSIST
+    assert ScriptedUser(_bill_and_visit_script()).respond("What's the reason for the visit?") == "Persistent cough."
+    assert ScriptedUser(_profile_script()).respond("What would you like it changed to?") == \
+        "My new e-mail is wen.b@example.org."
+
+
+def test_in_a_two_goal_call_a_plain_done_covers_what_was_agreed_and_a_report_on_the_near_miss_is_refused():
+    both = ScriptedUser(_moving_script())
+    both.respond("I can cancel your visit on Tuesday 10 March at 09:00 and book the visit slot on Friday 13 March at "
+                 "14:00. Shall I go ahead?")
+    assert STOP in both.respond("Done, both changes are made.")
+    wrong = ScriptedUser(_moving_script())
+    wrong.respond("I can cancel your visit on Tuesday 10 March at 09:00 and book the visit slot on Friday 13 March at "
+                  "14:00. Shall I go ahead?")
+    assert wrong.respond("Your visit on Thursday 12 March is now cancelled.").startswith("No")
+
+
+def test_a_flat_reason_before_an_offer_is_a_refusal_and_a_found_list_with_an_action_word_is_not_the_proposal():
+    refusal = ScriptedUser(script("refusal"))
+    assert refusal.respond("I checked: your visit on Tuesday 10 March took place already. Would you like me to help "
+                           "with something else?") in INSIST
+    user = ScriptedUser(script())
+    assert user.respond("I can see two open visits on file: Tuesday 10 March and Thursday 12 March. Shall I cancel the "
+                        "visit on Tuesday 10 March at 09:00?").startswith("Yes")
