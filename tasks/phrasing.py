@@ -203,7 +203,12 @@ def mentions(text: str, kind: str, value: Any) -> bool:
         return mentions_date(text, value)
     if kind == "datetime":
         return mentions_instant(text, value)
-    return contains_word(text, humanize(value))
+    words = humanize(value)
+    return contains_word(text, words) or any(contains_word(text, other) for other in SAME_WORDS.get(words.lower(), ()))
+
+
+# Other words people use for a status ("it is being worked on" says it is in progress).
+SAME_WORDS = {"in progress": ("being worked on", "underway", "under way")}
 
 
 def refuses(text: str) -> bool:

@@ -167,3 +167,13 @@ def test_rewards_are_the_same_when_the_gold_and_final_states_share_s0s_rows():
         assert (shared.reward, shared.partial, shared.reasons()) == (plain.reward, plain.partial, plain.reasons())
         assert shared.breakdown() == plain.breakdown()
         assert [t.as_dict() for t in shared.tables] == [t.as_dict() for t in plain.tables]
+
+
+def test_a_status_said_in_other_words_is_the_answer_and_still_rules_out_the_others():
+    from tasks.reward import answer_checks
+
+    answer = {"kind": "words", "value": "in_progress", "label": "where your request stands", "source": {},
+              "template": "{value}", "exclusive": ["open", "resolved"]}
+    assert answer_checks([answer], ["Your request is being worked on."])[0]["met"]
+    assert not answer_checks([answer], ["Your request is open."])[0]["met"]
+    assert not answer_checks([answer], ["It is being worked on, or maybe resolved."])[0]["met"]
