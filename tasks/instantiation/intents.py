@@ -828,7 +828,8 @@ def _counted(words: str) -> bool:
     return len(last) > 3 and last.endswith("s") and not last.endswith(("ss", "us", "is", "status"))
 
 
-_SYNONYMS = {"reason": ("why", "what for", "purpose", "symptom"), "issue": ("problem", "wrong", "what happened"),
+_SYNONYMS = {"reason": ("why", "what for", "purpose", "symptom", "visit for", "appointment for", "is it for",
+                        "booking for"), "issue": ("problem", "wrong", "what happened"),
              "summary": ("what happened", "describe", "details"), "details": ("what happened", "describe"),
              "comment": ("review", "think", "feedback", "say"), "stars": ("rating", "rate", "score", "out of"),
              "severity": ("severe", "serious", "bad"), "priority": ("urgent", "urgency"),

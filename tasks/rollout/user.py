@@ -43,7 +43,8 @@ DONE_CUES = ("done", "has been", "have been", "is now", "are now", "successfully
 # A done report often ends with an offer; that question is not about the task.
 OFFERS = re.compile(r"\b(?:anything else|something else|else i can|else can i|further assistance|help you with|"
                     r"assist you with|anything more|something more|more i can do|else you need|"
-                    r"a confirmation sent|a copy sent|change or cancel|anything further)\b", re.IGNORECASE)
+                    r"a confirmation sent|a copy sent|change or cancel|anything further|another option|other options|"
+                    r"an alternative|look for another|something different)\b", re.IGNORECASE)
 ASK_CUES = ("?", "please provide", "please share", "please give", "could you", "can you", "may i have",
             "what is", "what's", "tell me", "let me know")
 # Words that make a proposal an action (a confirmation of a change, not a question about a fact).
@@ -75,6 +76,7 @@ def _without_offers(text: str) -> str:
 
 
 MOVE_PARTICIPLES = {"moved", "rescheduled"}
+REFERENCE_CUES = ("id", "reference", "account number", "customer number")  # what no customer knows by heart
 WH = re.compile(r"\b(?:what(?:'s)?|which|when|where|who|whose|how)\b", re.IGNORECASE)
 
 
@@ -190,6 +192,9 @@ class ScriptedUser:
             first = min((p for p in spots if p >= 0), default=len(low) + 1)
             return agrees, bool(topical), -first, len(topical), fact.key not in self.given, len(held)
 
+        for unknown in self.script.unknowns:  # "your booking reference or customer ID?": not something it has
+            if not forward and any(contains_word(asked, w) for w in unknown.asked_by if w in REFERENCE_CUES):
+                return unknown.say
         scored = [(score(f), f) for f in self.script.facts]
         matching = [(sc, f) for sc, f in scored if sc is not None]
         fact = max(matching, key=lambda pair: pair[0])[1] if matching else None
@@ -209,6 +214,7 @@ class ScriptedUser:
         if not (asks_confirmation(text) and (contains_any(text, ACTION_WORDS) or contains_any(text, wanted))):
             return None
         wishes = self.script.writes
+        original = text
         # What is proposed is in the sentences that ask or name an action, not in what the agent
         # found ("I found two stays: 7 and 13 March. Shall I cancel the one on 7 March?").
         proposed = " ".join(s for s in _sentences(text) if s.endswith("?") or contains_any(s, wanted))
@@ -220,9 +226,11 @@ class ScriptedUser:
         # booking, another slot, another way to pay), even beside the right one.
         named = [goal.step for goal in wishes if self._names_goal(text, goal)]
         wanted_details = {_detail_key(d) for g in wishes for d in g.details}  # the other change's time is no miss
-        near_miss = any(self._says_verb(text, g) and any(_detail_said(text, d) for d in g.wrong
+        # a near miss is proposed for that action: in a sentence with its verb (not "two open flags")
+        units = _sentences(text) if text is not original else [text]
+        near_miss = any(self._says_verb(unit, g) and any(_detail_said(unit, d) for d in g.wrong
                                                          if _detail_key(d) not in wanted_details)
-                        for g in wishes)
+                        for g in wishes for unit in units)
         if named and not near_miss:
             self.confirmed.update(named)
             return self._pick(YES)
@@ -241,7 +249,8 @@ class ScriptedUser:
         return cls._says_verb(text, goal) and all(_detail_said(text, d) for d in goal.details)
 
     def _participles(self, goal: WriteGoal) -> list[str]:
-        return [_participle(v) for v in goal.verbs if " " not in v and v.isalpha()]
+        # "made" says nothing about which change ("both changes are made")
+        return [_participle(v) for v in goal.verbs if " " not in v and v.isalpha() and v != "make"]
 
     def _says_done(self, text: str, goals: list[WriteGoal] | None = None) -> bool:
         """The agent reports one of the wanted changes as made: a goal verb's past participle that
