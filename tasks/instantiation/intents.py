@@ -1343,6 +1343,20 @@ def _ticket_rows(ctx: Context, shape: TicketShape, owner: dict[str, Any], status
     return rows
 
 
+def _customer_requests(ctx: Context, shape: TicketShape,
+                       statuses: Callable[[], list[str]]) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """A new customer with requests at ``statuses()`` (the first is the one the task is about, the
+    next its near miss) and the gold step that lists them: (target, near miss, list step)."""
+    cat, t = ctx.catalog, shape.table
+    make_customer(ctx)
+    owner_key, owner = owner_ref(ctx, shape.own, t.label)
+    rows = _ticket_rows(ctx, shape, owner, statuses())
+    if len(rows) < 2:
+        raise NotApplicable("no near miss")
+    tool, param = cat.lister(t.name, shape.own.through or ctx.person.name)
+    return rows[0], rows[1], ctx.chain.add(tool, {param: owner_key})
+
+
 def _which_request(ctx: Context, shape: TicketShape, text: str, opening: bool) -> None:
     label = shape.table.label
     ctx.fact(Fact("which", f'It was about this: "{text}".', ["which", "what was it about", "about", "describe",
@@ -1360,16 +1374,10 @@ def reopen_request(ctx: Context, shape: TicketShape, variant: str = "write") -> 
     unresolved = [s for s in t.states if s not in shape.reopen.subject["transition"]["from"] and s != "closed"]
     if variant == "refusal_unresolved" and not unresolved:
         raise NotApplicable("every state can be reopened")
-    make_customer(ctx)
-    owner_key, owner = owner_ref(ctx, shape.own, t.label)
-    status = ctx.rng.choice(unresolved) if variant == "refusal_unresolved" else "resolved"
-    rows = _ticket_rows(ctx, shape, owner, [status] + ["resolved"] * ctx.near_misses)
-    if len(rows) < 2:
-        raise NotApplicable("no near miss")
-    target, near = rows[0], rows[1]
+    target, near, listed = _customer_requests(ctx, shape, lambda: [
+        ctx.rng.choice(unresolved) if variant == "refusal_unresolved" else "resolved"] + ["resolved"] * ctx.near_misses)
+    status = target["status"]
     text, other = target[shape.text], near[shape.text]
-    tool, param = cat.lister(t.name, shape.own.through or ctx.person.name)
-    listed = ctx.chain.add(tool, {param: owner_key})
     reopen_key = cat.key_param(shape.reopen, t.name)
     opening_has_text = ctx.rng.random() < 0.5 or variant != "write"
     _which_request(ctx, shape, text, opening_has_text)
@@ -1412,16 +1420,10 @@ def close_request(ctx: Context, shape: TicketShape) -> dict[str, Any]:
     if shape.close is None:
         raise NotApplicable("no way to close a request")
     closable = list(shape.close.subject["transition"]["from"])
-    make_customer(ctx)
-    owner_key, owner = owner_ref(ctx, shape.own, t.label)
-    status = ctx.rng.choice(closable)
-    rows = _ticket_rows(ctx, shape, owner, [status] + [ctx.rng.choice(closable) for _ in range(ctx.near_misses)])
-    if len(rows) < 2:
-        raise NotApplicable("no near miss")
-    target, near = rows[0], rows[1]
+    target, near, listed = _customer_requests(ctx, shape, lambda: [ctx.rng.choice(closable)
+                                                                   for _ in range(1 + ctx.near_misses)])
+    status = target["status"]
     text, other = target[shape.text], near[shape.text]
-    tool, param = cat.lister(t.name, shape.own.through or ctx.person.name)
-    listed = ctx.chain.add(tool, {param: owner_key})
     opening_has_text = ctx.rng.random() < 0.5
     _which_request(ctx, shape, text, opening_has_text)
     ctx.targets.append(Target(t.name, target[t.pk], {shape.text: text, shape.own.fk: target[shape.own.fk]}, [],
@@ -1440,18 +1442,13 @@ def close_request(ctx: Context, shape: TicketShape) -> dict[str, Any]:
 def request_status(ctx: Context, shape: TicketShape) -> dict[str, Any]:
     """Ask where one of the customer's requests stands (the other requests are at other stages)."""
     cat, t = ctx.catalog, shape.table
-    make_customer(ctx)
-    owner_key, owner = owner_ref(ctx, shape.own, t.label)
-    states = list(t.states)
-    ctx.rng.shuffle(states)
-    statuses = states[:1] + [s for s in states[1:]][:ctx.near_misses]
-    rows = _ticket_rows(ctx, shape, owner, statuses)
-    if len(rows) < 2:
-        raise NotApplicable("no near miss")
-    target, near = rows[0], rows[1]
+    def statuses() -> list[str]:  # each request at another stage
+        states = list(t.states)
+        ctx.rng.shuffle(states)
+        return states[:1 + ctx.near_misses]
+
+    target, near, listed = _customer_requests(ctx, shape, statuses)
     text, status = target[shape.text], target["status"]
-    tool, param = cat.lister(t.name, shape.own.through or ctx.person.name)
-    listed = ctx.chain.add(tool, {param: owner_key})
     _which_request(ctx, shape, text, True)
     ctx.targets.append(Target(t.name, target[t.pk], {shape.text: text, shape.own.fk: target[shape.own.fk]}, [],
                               f"the customer's {t.label} \"{text}\""))
