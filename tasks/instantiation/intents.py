@@ -1442,10 +1442,10 @@ def close_request(ctx: Context, shape: TicketShape) -> dict[str, Any]:
 def request_status(ctx: Context, shape: TicketShape) -> dict[str, Any]:
     """Ask where one of the customer's requests stands (the other requests are at other stages)."""
     cat, t = ctx.catalog, shape.table
-    def statuses() -> list[str]:  # each request at another stage
-        states = list(t.states)
+    def statuses() -> list[str]:  # each request at another stage; the one asked about is not closed
+        states = [s for s in t.states if s != "closed"]  # only the customer closes one: they would know
         ctx.rng.shuffle(states)
-        return states[:1 + ctx.near_misses]
+        return (states + [s for s in t.states if s == "closed"])[:1 + ctx.near_misses]
 
     target, near, listed = _customer_requests(ctx, shape, statuses)
     text, status = target[shape.text], target["status"]

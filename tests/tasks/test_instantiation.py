@@ -401,6 +401,9 @@ def test_a_customer_follows_up_a_request_by_reopening_it_or_asking_where_it_stan
         answer = question.communicate_info[0]
         asked_about = question.evaluation["targets"][0]
         assert answer["value"] == question.s0[asked_about["table"]][asked_about["pk"]]["status"]
+        asked = [d.communicate_info[0]["value"] for d in (_draft_or_none(bank, seed) for seed in range(120))
+                 if d is not None and d.intent.startswith("ask_request_status")]
+        assert len(asked) >= 5 and "closed" not in asked  # the customer closes a request: they would know
         assert set(answer["exclusive"]) == set(bank.view.tables[table]["machine"]["states"]) - {answer["value"]}
         assert run_episode(qspec, AGENTS["oracle"](qspec), bank.sandbox).reward == 1.0
         said, other = phrasing.humanize(answer["value"]), phrasing.humanize(answer["exclusive"][0])
@@ -532,17 +535,18 @@ def test_an_ended_booking_is_refused_for_a_customer_who_was_there_and_the_other_
     assert seen_past, "the near misses of a past booking are near it in time"
 
 
-def _hard_drafts(engine, seeds: int) -> list:
-    """The hard tasks of the first ``seeds`` seeds (a seed that makes no task is skipped)."""
+def _draft_or_none(engine, seed: int, level: str = "medium"):
     from tasks.instantiation import InstantiationError
 
-    drafts = []
-    for seed in range(seeds):
-        try:
-            drafts.append(engine.draft(seed, "hard"))
-        except InstantiationError:
-            continue
-    return drafts
+    try:
+        return engine.draft(seed, level)
+    except InstantiationError:
+        return None
+
+
+def _hard_drafts(engine, seeds: int) -> list:
+    """The hard tasks of the first ``seeds`` seeds (a seed that makes no task is skipped)."""
+    return [d for d in (_draft_or_none(engine, seed, "hard") for seed in range(seeds)) if d is not None]
 
 
 def test_a_question_is_not_asked_in_the_same_call_as_a_change_that_would_make_its_answer_stale(engine):
