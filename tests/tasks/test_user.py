@@ -296,8 +296,10 @@ def test_a_flat_reason_before_an_offer_is_a_refusal_and_a_found_list_with_an_act
 
 
 def test_a_reference_it_never_had_is_said_so_and_a_phone_number_is_not_a_reference():
-    assert "don't have any reference number" in ScriptedUser(script()).respond(
-        "Do you have your booking reference or customer ID?")
+    labelled = script()
+    labelled.facts[1].asked_by.append("visit")  # the record's label, as the intents give it
+    assert "don't have any reference number" in ScriptedUser(labelled).respond(
+        "Do you have your visit reference or customer ID?")
     phone = _profile_script()
     phone.facts[1] = Fact("new_value", "My new number is +1-555-204-4646.", ["new", "phone", "contact number"], "", "",
                           ["+1-555-204-4646"])
